@@ -1,0 +1,112 @@
+"""Seaway's one exception tree.
+
+Every error a user can see is a ``SeawayError`` whose message names what is wrong and how to fix
+it. Foreign exceptions (SQLAlchemy, fsspec, framework loaders) are translated at the boundary where
+they happen; nothing here imports a transport or a web framework, so the serving layer maps these
+classes to HTTP and gRPC codes with two small tables.
+
+    SeawayError
+    ├── ConfigError                  bad setting, unreadable config file
+    ├── MissingDependencyError       an optional extra is not installed (names the extra)
+    ├── InvalidInputError            inputs do not match a model's signature
+    ├── UnsupportedOperationError    the model cannot do this (predict_proba on a regressor)
+    ├── PackagingError
+    │   ├── UnsupportedModelError    no flavor knows this object
+    │   ├── SignatureError           sample input unusable, or the model cannot predict on it
+    │   ├── PackageIntegrityError    tampered, incomplete or corrupt package (names the file)
+    │   ├── UntrustedPackageError    loading would run pickle or packaged code; needs trusted=True
+    │   └── MlflowImportError        an MLflow model folder that cannot be imported
+    ├── ModelLoadError               the framework failed to load a verified package
+    ├── RegistryError
+    │   ├── InvalidURIError          a model URI that cannot be parsed
+    │   ├── NotFoundError            unknown model, version or alias
+    │   ├── ConflictError            the operation clashes with current state (alias in use, ...)
+    │   └── RegistryUnavailableError the database cannot be reached or is not a Seaway registry
+    └── ArtifactStoreError           the artifact store cannot be read or written
+"""
+
+from __future__ import annotations
+
+
+class SeawayError(Exception):
+    """Base of every error Seaway raises on purpose."""
+
+
+class SeawayWarning(UserWarning):
+    """Something works but probably not as the user intended."""
+
+
+class ConfigError(SeawayError):
+    pass
+
+
+class MissingDependencyError(SeawayError, ImportError):
+    """An optional framework is needed; the message names the extra that provides it."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{purpose} needs the '{package}' package, which is not installed. "
+            f"Install it with: pip install 'seaway[{extra}]'"
+        )
+
+
+class InvalidInputError(SeawayError, ValueError):
+    pass
+
+
+class UnsupportedOperationError(SeawayError, AttributeError):
+    pass
+
+
+class PackagingError(SeawayError):
+    pass
+
+
+class UnsupportedModelError(PackagingError, TypeError):
+    pass
+
+
+class SignatureError(PackagingError):
+    pass
+
+
+class PackageIntegrityError(PackagingError):
+    pass
+
+
+class UntrustedPackageError(PackagingError):
+    pass
+
+
+class MlflowImportError(PackagingError):
+    pass
+
+
+class ModelLoadError(SeawayError):
+    pass
+
+
+class RegistryError(SeawayError):
+    pass
+
+
+class InvalidURIError(RegistryError, ValueError):
+    pass
+
+
+class NotFoundError(RegistryError, LookupError):
+    pass
+
+
+class ConflictError(RegistryError):
+    pass
+
+
+class RegistryUnavailableError(RegistryError):
+    pass
+
+
+class ArtifactStoreError(SeawayError):
+    pass

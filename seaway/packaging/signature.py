@@ -1,0 +1,278 @@
+"""Input/output signatures: inferred from a sample, checked and coerced on every predict.
+
+A signature has one of three input formats, decided by the sample the model was logged with:
+
+- ``tensor``: one unnamed array (numpy, lists); its spec is named ``input``.
+- ``tensors``: a dict of named arrays.
+- ``dataframe``: named columns (a pandas DataFrame); each column is a 1-D tensor spec.
+
+Coercion accepts any reasonable container (DataFrame, dict of lists, records, 2-D arrays) and
+returns the native form the flavor was trained on, raising ``InvalidInputError`` that names the
+input and what is wrong. Casts are allowed within a kind or upwards (int -> float, FP64 -> FP32),
+never lossy across kinds (float -> int).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from seaway.errors import InvalidInputError, SignatureError
+from seaway.types import Datatype
+
+InputFormat = Literal["tensor", "tensors", "dataframe"]
+DEFAULT_INPUT_NAME = "input"
+DEFAULT_OUTPUT_NAME = "predict"
+EXAMPLE_ROWS = 5
+
+
+class TensorSpec(BaseModel):
+    """One named tensor: datatype and shape, ``-1`` for a variable dimension."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    datatype: Datatype
+    shape: tuple[int, ...]
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.datatype.value}{list(self.shape)}"
+
+
+class Signature(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_format: InputFormat
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...] = ()
+
+    @property
+    def input_names(self) -> list[str]:
+        return [spec.name for spec in self.inputs]
+
+    def coerce(self, data: Any) -> Any:
+        """Validate ``data`` against the inputs and return it in the model's native form."""
+        if self.input_format == "dataframe":
+            return self._coerce_dataframe(data)
+        if self.input_format == "tensor":
+            spec = self.inputs[0]
+            if isinstance(data, Mapping):
+                data = _single_entry(data, spec.name)
+            return _coerce_array(_to_array(data, spec.name), spec)
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(
+                f"this model takes named inputs {self.input_names}; pass a dict of arrays, "
+                f"not {type(data).__name__}"
+            )
+        _check_names(data.keys(), self.input_names)
+        return {spec.name: _coerce_array(_to_array(data[spec.name], spec.name), spec) for spec in self.inputs}
+
+    def _coerce_dataframe(self, data: Any) -> pd.DataFrame:
+        names = self.input_names
+        if isinstance(data, pd.DataFrame):
+            frame = data
+        elif isinstance(data, Mapping):
+            try:
+                frame = pd.DataFrame({key: _to_column(value, str(key)) for key, value in data.items()})
+            except ValueError as exc:
+                raise InvalidInputError(f"input columns have different lengths: {exc}") from exc
+        elif isinstance(data, Sequence) and data and all(isinstance(row, Mapping) for row in data):
+            frame = pd.DataFrame.from_records(list(data))
+        else:
+            array = _to_array(data, "input")
+            if array.ndim == 1 and len(names) == array.shape[0]:
+                array = array.reshape(1, -1)
+            if array.ndim != 2 or array.shape[1] != len(names):
+                raise InvalidInputError(
+                    f"this model takes {len(names)} named columns {names}; got an array of shape "
+                    f"{list(array.shape)}. Pass a DataFrame, a dict of columns or rows of "
+                    f"{len(names)} values"
+                )
+            frame = pd.DataFrame(array, columns=names)
+        frame = frame.rename(columns=str)
+        _check_names(frame.columns, names, extra_ok=True)
+        columns = {spec.name: _coerce_array(frame[spec.name].to_numpy(), spec) for spec in self.inputs}
+        return pd.DataFrame(columns, index=frame.index)
+
+
+def infer_signature(sample_input: Any, sample_output: Any = None) -> Signature:
+    """Describe ``sample_input`` (and ``sample_output`` when given) as a signature."""
+    input_format, inputs = _describe(sample_input, DEFAULT_INPUT_NAME, "sample_input")
+    outputs: tuple[TensorSpec, ...] = ()
+    if sample_output is not None:
+        outputs = infer_outputs(sample_output)
+    return Signature(input_format=input_format, inputs=inputs, outputs=outputs)
+
+
+def infer_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> tuple[TensorSpec, ...]:
+    """Describe what a model's predict returned; a tuple gives ``name-0``, ``name-1``..."""
+    if isinstance(output, tuple):
+        return tuple(spec for i, part in enumerate(output) for spec in infer_outputs(part, f"{name}-{i}"))
+    return _describe(output, name, "model output")[1]
+
+
+def to_numpy(value: Any) -> Any:
+    """Tensors of other frameworks (torch) expose ``numpy()``; everything else passes through."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def _describe(data: Any, default_name: str, what: str) -> tuple[InputFormat, tuple[TensorSpec, ...]]:
+    data = to_numpy(data)
+    if isinstance(data, pd.DataFrame):
+        if data.empty:
+            raise SignatureError(f"{what} is an empty DataFrame; pass at least one row")
+        specs = tuple(
+            TensorSpec(name=str(col), datatype=_datatype(data[col].dtype, f"{what} column {col!r}"), shape=(-1,))
+            for col in data.columns
+        )
+        return "dataframe", specs
+    if isinstance(data, Mapping):
+        if not data:
+            raise SignatureError(f"{what} is an empty dict; pass at least one named array")
+        return "tensors", tuple(_array_spec(_as_array(v, what), str(k), what) for k, v in data.items())
+    return "tensor", (_array_spec(_as_array(data, what), default_name, what),)
+
+
+def _as_array(value: Any, what: str) -> np.ndarray[Any, Any]:
+    value = to_numpy(value)
+    if isinstance(value, pd.Series):
+        return value.to_numpy()
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise SignatureError(f"{what} cannot be read as an array: {exc}") from exc
+
+
+def _array_spec(array: np.ndarray[Any, Any], name: str, what: str) -> TensorSpec:
+    if array.ndim == 0:
+        raise SignatureError(
+            f"{what} {name!r} is a scalar; pass a batch (an array whose first dimension is rows)"
+        )
+    return TensorSpec(name=name, datatype=_datatype(array.dtype, f"{what} {name!r}"), shape=(-1, *array.shape[1:]))
+
+
+def _datatype(dtype: Any, what: str) -> Datatype:
+    try:
+        return Datatype.from_numpy(dtype)
+    except TypeError as exc:
+        raise SignatureError(f"{what} has dtype {dtype}, which no signature datatype can hold") from exc
+
+
+def _single_entry(data: Mapping[str, Any], name: str) -> Any:
+    if len(data) == 1:
+        return next(iter(data.values()))
+    raise InvalidInputError(
+        f"this model takes one input tensor ({name!r}); got {len(data)} named inputs {sorted(map(str, data))}"
+    )
+
+
+def _check_names(given: Any, expected: list[str], *, extra_ok: bool = False) -> None:
+    given_set = {str(name) for name in given}
+    missing = [name for name in expected if name not in given_set]
+    if missing:
+        raise InvalidInputError(
+            f"missing input(s) {missing}; this model takes {expected}, got {sorted(given_set)}"
+        )
+    extra = sorted(given_set - set(expected))
+    if extra and not extra_ok:
+        raise InvalidInputError(f"unknown input(s) {extra}; this model takes {expected}")
+
+
+def _to_array(value: Any, name: str) -> np.ndarray[Any, Any]:
+    value = to_numpy(value)
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return value.to_numpy()
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"input {name!r} is not a rectangular array: {exc}") from exc
+
+
+def _to_column(value: Any, name: str) -> np.ndarray[Any, Any]:
+    array = _to_array(value, name)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1:
+        raise InvalidInputError(f"column {name!r} must be one-dimensional, got shape {list(array.shape)}")
+    return array
+
+
+def _coerce_array(array: np.ndarray[Any, Any], spec: TensorSpec) -> np.ndarray[Any, Any]:
+    if array.ndim != len(spec.shape) or any(
+        want not in (-1, got) for want, got in zip(spec.shape, array.shape, strict=False)
+    ):
+        expected = [d if d >= 0 else -1 for d in spec.shape]
+        raise InvalidInputError(
+            f"input {spec.name!r} has shape {list(array.shape)} but the model expects {expected} "
+            f"(-1 = any size)"
+        )
+    return cast_to(array, spec.datatype, spec.name)
+
+
+def cast_to(array: np.ndarray[Any, Any], datatype: Datatype, name: str) -> np.ndarray[Any, Any]:
+    """Cast without losing information; refuse float->int, str->number and the like."""
+    target = datatype.numpy_dtype
+    if datatype is Datatype.BYTES:
+        return array if array.dtype == object else array.astype(object)
+    if array.dtype == target:
+        return array
+    if array.dtype.kind in "OUS":
+        try:
+            converted = array.astype(target)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(
+                f"input {name!r} holds values that are not {datatype.value}: {exc}"
+            ) from exc
+        return converted
+    if np.can_cast(array.dtype, target, casting="same_kind") or (
+        array.dtype.kind in "biu" and target.kind in "iuf"
+    ):
+        return array.astype(target)
+    got = Datatype.from_numpy(array.dtype).value
+    raise InvalidInputError(
+        f"input {name!r} has {got} values but the model expects {datatype.value}; "
+        f"casting would lose information"
+    )
+
+
+def example_to_json(sample: Any, signature: Signature) -> dict[str, Any]:
+    """The first rows of ``sample`` as JSON, in the signature's input format."""
+    native = signature.coerce(sample)
+    if isinstance(native, pd.DataFrame):
+        head = native.head(EXAMPLE_ROWS)
+        return {
+            "columns": list(head.columns),
+            "data": [[_json_scalar(v) for v in row] for row in head.itertuples(index=False)],
+        }
+    if isinstance(native, dict):
+        return {"inputs": {k: _json_array(v[:EXAMPLE_ROWS]) for k, v in native.items()}}
+    return {"inputs": _json_array(native[:EXAMPLE_ROWS])}
+
+
+def example_from_json(data: Mapping[str, Any], signature: Signature) -> Any:
+    """Rebuild a saved input example in the model's native form."""
+    if "columns" in data:
+        return signature.coerce(pd.DataFrame(data["data"], columns=data["columns"]))
+    return signature.coerce(data["inputs"])
+
+
+def _json_array(array: np.ndarray[Any, Any]) -> Any:
+    if array.dtype == object:
+        return [_json_array(x) if isinstance(x, np.ndarray) else _json_scalar(x) for x in array]
+    return array.tolist()
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value

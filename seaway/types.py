@@ -1,0 +1,83 @@
+"""Shared vocabulary: tensor datatypes (the Open Inference Protocol's names) and their numpy twins.
+
+Signatures, codecs and the serving layer all speak these names, so a signature written by the
+packager can be served over V2 without translation.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+
+class Datatype(StrEnum):
+    BOOL = "BOOL"
+    UINT8 = "UINT8"
+    UINT16 = "UINT16"
+    UINT32 = "UINT32"
+    UINT64 = "UINT64"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FP16 = "FP16"
+    FP32 = "FP32"
+    FP64 = "FP64"
+    BYTES = "BYTES"
+
+    @property
+    def numpy_dtype(self) -> np.dtype[Any]:
+        return np.dtype(_TO_NUMPY[self])
+
+    @property
+    def itemsize(self) -> int | None:
+        """Bytes per element, ``None`` for variable-length BYTES."""
+        return None if self is Datatype.BYTES else self.numpy_dtype.itemsize
+
+    @classmethod
+    def from_numpy(cls, dtype: Any) -> Datatype:
+        """Map a numpy or pandas dtype; strings, objects and categories become BYTES."""
+        try:
+            np_dtype = np.dtype(dtype)
+        except TypeError:
+            # pandas extension dtypes (string, category, nullable ints) expose a numpy twin
+            np_dtype = np.dtype(getattr(dtype, "numpy_dtype", object))
+        if np_dtype.kind in "OUSV":
+            return cls.BYTES
+        try:
+            return _FROM_NUMPY[np_dtype.str.lstrip("<>=|")]
+        except KeyError as exc:
+            raise TypeError(f"numpy dtype {np_dtype} has no Open Inference Protocol datatype") from exc
+
+
+_TO_NUMPY: dict[Datatype, str] = {
+    Datatype.BOOL: "bool",
+    Datatype.UINT8: "uint8",
+    Datatype.UINT16: "uint16",
+    Datatype.UINT32: "uint32",
+    Datatype.UINT64: "uint64",
+    Datatype.INT8: "int8",
+    Datatype.INT16: "int16",
+    Datatype.INT32: "int32",
+    Datatype.INT64: "int64",
+    Datatype.FP16: "float16",
+    Datatype.FP32: "float32",
+    Datatype.FP64: "float64",
+    Datatype.BYTES: "object",
+}
+_FROM_NUMPY: dict[str, Datatype] = {
+    "b1": Datatype.BOOL,
+    "u1": Datatype.UINT8,
+    "u2": Datatype.UINT16,
+    "u4": Datatype.UINT32,
+    "u8": Datatype.UINT64,
+    "i1": Datatype.INT8,
+    "i2": Datatype.INT16,
+    "i4": Datatype.INT32,
+    "i8": Datatype.INT64,
+    "f2": Datatype.FP16,
+    "f4": Datatype.FP32,
+    "f8": Datatype.FP64,
+}
