@@ -1,0 +1,114 @@
+"""Artifact stores: a local folder by default, any fsspec URL (``s3://bucket/prefix``) otherwise.
+
+Packages are stored under ``ROOT/NAME/UNIQUE-ID``; the registry row names that location. A
+package is uploaded before its row is committed, so a crash can leave an unreferenced folder (an
+orphan) but never a row without files; :meth:`Registry.collect_garbage` removes orphans.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from seaway.errors import ArtifactStoreError, MissingDependencyError
+
+#: fsspec protocols and the Seaway extra that installs their driver.
+_PROTOCOL_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    uri: str
+    modified: datetime | None
+
+
+class ArtifactStore:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        try:
+            self._fs, path = fsspec.core.url_to_fs(root)
+        except ImportError as exc:
+            protocol = root.split("://", 1)[0]
+            package, extra = _PROTOCOL_EXTRAS.get(protocol, (protocol + "fs", protocol))
+            raise MissingDependencyError(package, extra, f"The artifact store {root}") from exc
+        except (ValueError, OSError) as exc:
+            raise ArtifactStoreError(f"artifact store {root!r} cannot be opened: {exc}") from exc
+        self._path = path.rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self._fs, LocalFileSystem)
+
+    def _uri(self, path: str) -> str:
+        return path if self.is_local else self._fs.unstrip_protocol(path)
+
+    def _path_of(self, uri: str) -> str:
+        return str(self._fs._strip_protocol(uri))
+
+    def upload(self, local_dir: Path, name: str) -> str:
+        """Copy a package folder to a new, unique location and return its URI."""
+        target = f"{self._path}/{name}/{uuid.uuid4().hex}"
+        try:
+            if self.is_local:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(local_dir, target)
+            else:
+                self._fs.put(str(local_dir), target, recursive=True)
+        except OSError as exc:
+            raise ArtifactStoreError(f"cannot write the package to {self._uri(target)}: {exc}") from exc
+        return self._uri(target)
+
+    def local_path(self, uri: str) -> Path | None:
+        """The package folder itself when the store is local (no copy needed)."""
+        return Path(self._path_of(uri)) if self.is_local else None
+
+    def download(self, uri: str, dest: Path) -> None:
+        try:
+            self._fs.get(self._path_of(uri).rstrip("/") + "/", str(dest) + "/", recursive=True)
+        except (OSError, FileNotFoundError) as exc:
+            raise ArtifactStoreError(f"cannot read the package at {uri}: {exc}") from exc
+
+    def delete(self, uri: str) -> None:
+        try:
+            self._fs.rm(self._path_of(uri), recursive=True)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ArtifactStoreError(f"cannot delete {uri}: {exc}") from exc
+
+    def entries(self) -> list[StoredEntry]:
+        """Every stored package location (``ROOT/NAME/ID``), with its modification time."""
+        found: list[StoredEntry] = []
+        try:
+            if not self._fs.exists(self._path):
+                return found
+            for model_dir in self._fs.ls(self._path, detail=True):
+                if model_dir.get("type") != "directory":
+                    continue
+                for entry in self._fs.ls(model_dir["name"], detail=True):
+                    if entry.get("type") == "directory":
+                        found.append(StoredEntry(self._uri(entry["name"]), _modified(self._fs, entry)))
+        except OSError as exc:
+            raise ArtifactStoreError(f"cannot list artifact store {self.root}: {exc}") from exc
+        return found
+
+
+def _modified(fs: Any, entry: dict[str, Any]) -> datetime | None:
+    for key in ("mtime", "LastModified", "updated", "created"):
+        value = entry.get(key)
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        value = fs.modified(entry["name"])
+    except (NotImplementedError, OSError, KeyError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]

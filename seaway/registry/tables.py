@@ -1,0 +1,69 @@
+"""The registry's tables (SQLAlchemy Core). Prefixed ``seaway_`` so a shared database stays tidy.
+
+Change them only together with a new Alembic migration in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+models = Table(
+    "seaway_models",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+model_versions = Table(
+    "seaway_model_versions",
+    metadata,
+    Column("name", String(128), ForeignKey("seaway_models.name", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("flavor", String(64), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("manifest", JSON, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("lineage", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+aliases = Table(
+    "seaway_aliases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(
+        ["name", "version"],
+        ["seaway_model_versions.name", "seaway_model_versions.version"],
+        name="fk_seaway_aliases_version",
+        ondelete="CASCADE",
+    ),
+)
