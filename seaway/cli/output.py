@@ -1,0 +1,60 @@
+"""Printing: Rich tables for people, ``--json`` for programs (plain stdout, never wrapped)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        out.add_row(*(fmt(value) for value in row))
+    console.print(out)
+
+
+def fields(title: str, items: list[tuple[str, Any]]) -> None:
+    out = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+    out.add_column(style="bold")
+    out.add_column(overflow="fold")
+    for key, value in items:
+        out.add_row(key, fmt(value))
+    console.print(out)
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
+def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
+    """``KEY=VALUE`` options into a dict, refusing anything else."""
+    import typer
+
+    parsed: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{what} {pair!r} must look like KEY=VALUE")
+        parsed[key] = value
+    return parsed
