@@ -4,11 +4,10 @@ The public surface is curated: ``__all__`` is checked by tests/unit/test_public_
 change to it is deliberate.
 """
 
-__version__ = "0.1.0.dev0"
-
-from seaway.api import load_model, log_model  # noqa: E402
-from seaway.config import Settings  # noqa: E402
-from seaway.errors import (  # noqa: E402
+from seaway._version import __version__
+from seaway.api import load_model, log_model
+from seaway.config import Settings
+from seaway.errors import (
     InvalidInputError,
     ModelLoadError,
     NotFoundError,
@@ -16,9 +15,9 @@ from seaway.errors import (  # noqa: E402
     SeawayError,
     UntrustedPackageError,
 )
-from seaway.packaging import PythonModel, ModelContext, Signature, TensorSpec, save_model  # noqa: E402
-from seaway.registry import ModelVersion, RegisteredModel, Registry  # noqa: E402
-from seaway.runtime import Model  # noqa: E402
+from seaway.packaging import ModelContext, PythonModel, Signature, TensorSpec, save_model
+from seaway.registry import ModelVersion, RegisteredModel, Registry
+from seaway.runtime import Model
 
 __all__ = [
     "InvalidInputError",

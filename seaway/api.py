@@ -62,7 +62,9 @@ def log_model(
         )
 
 
-def load_model(uri: str | os.PathLike[str], *, trusted: bool = False, registry: Registry | None = None) -> Model:
+def load_model(
+    uri: str | os.PathLike[str], *, trusted: bool = False, registry: Registry | None = None
+) -> Model:
     """Load ``models:/NAME/3``, ``models:/NAME@alias``, ``models:/NAME/latest`` or a package folder.
 
     Every file's SHA-256 is verified first. Packages that would run pickle or packaged code load

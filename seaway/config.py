@@ -101,7 +101,9 @@ def _read_config_file(path: Path, *, required: bool) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(data).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a mapping of settings, not {type(data).__name__}"
+        )
     unknown = sorted(set(data) - set(FILE_KEYS))
     if unknown:
         raise ConfigError(

@@ -49,7 +49,9 @@ class Datatype(StrEnum):
         try:
             return _FROM_NUMPY[np_dtype.str.lstrip("<>=|")]
         except KeyError as exc:
-            raise TypeError(f"numpy dtype {np_dtype} has no Open Inference Protocol datatype") from exc
+            raise TypeError(
+                f"numpy dtype {np_dtype} has no Open Inference Protocol datatype"
+            ) from exc
 
 
 _TO_NUMPY: dict[Datatype, str] = {

@@ -16,7 +16,13 @@ from seaway.config import Settings
 from seaway.registry import Registry
 
 POSTGRES_URL = os.environ.get("SEAWAY_TEST_POSTGRES_URL")
-_SEAWAY_ENV = ("SEAWAY_HOME", "SEAWAY_REGISTRY_URL", "SEAWAY_ARTIFACT_ROOT", "SEAWAY_CACHE_DIR", "SEAWAY_CONFIG")
+_SEAWAY_ENV = (
+    "SEAWAY_HOME",
+    "SEAWAY_REGISTRY_URL",
+    "SEAWAY_ARTIFACT_ROOT",
+    "SEAWAY_CACHE_DIR",
+    "SEAWAY_CONFIG",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +39,9 @@ def seaway_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
     if not POSTGRES_URL:
-        pytest.skip("SEAWAY_TEST_POSTGRES_URL is not set (CI sets it; locally point it at a PostgreSQL server)")
+        pytest.skip(
+            "SEAWAY_TEST_POSTGRES_URL is not set (CI sets it; locally point it at a PostgreSQL server)"
+        )
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -57,7 +65,9 @@ def registry_url(request: pytest.FixtureRequest, seaway_home: Path) -> str:
 
 
 @pytest.fixture
-def registry(registry_url: str, seaway_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+def registry(
+    registry_url: str, seaway_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Registry]:
     """A registry on each database backend; the environment points at it too (for the CLI)."""
     monkeypatch.setenv("SEAWAY_REGISTRY_URL", registry_url)
     settings = Settings.resolve()

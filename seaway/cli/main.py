@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from seaway import __version__
+from seaway._version import __version__
 from seaway.cli import models
 from seaway.cli.output import err_console
 from seaway.cli.state import CliState
@@ -34,7 +34,10 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     home: Annotated[
-        Path | None, typer.Option(envvar="SEAWAY_HOME", help="Seaway's folder (default ./.seaway).", show_envvar=True)
+        Path | None,
+        typer.Option(
+            envvar="SEAWAY_HOME", help="Seaway's folder (default ./.seaway).", show_envvar=True
+        ),
     ] = None,
     registry_url: Annotated[
         str | None,
@@ -42,16 +45,23 @@ def root(
     ] = None,
     artifact_root: Annotated[
         str | None,
-        typer.Option(envvar="SEAWAY_ARTIFACT_ROOT", help="Artifact store folder or fsspec URL.", show_envvar=True),
+        typer.Option(
+            envvar="SEAWAY_ARTIFACT_ROOT",
+            help="Artifact store folder or fsspec URL.",
+            show_envvar=True,
+        ),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(envvar="SEAWAY_CONFIG", help="Config file (YAML).", show_envvar=True)
+        Path | None,
+        typer.Option(envvar="SEAWAY_CONFIG", help="Config file (YAML).", show_envvar=True),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    ctx.obj = CliState(home=home, registry_url=registry_url, artifact_root=artifact_root, config=config)
+    ctx.obj = CliState(
+        home=home, registry_url=registry_url, artifact_root=artifact_root, config=config
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,9 @@ app = typer.Typer(help="Registered models, their versions and aliases.", no_args
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 TagOption = Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable.")]
-DescriptionOption = Annotated[str | None, typer.Option("--description", "-d", help="What this version is.")]
+DescriptionOption = Annotated[
+    str | None, typer.Option("--description", "-d", help="What this version is.")
+]
 
 
 @app.command("list")
@@ -32,13 +34,22 @@ def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json([model.to_dict() for model in models])
         return
     if not models:
-        console.print("No models registered yet. Register one with 'seaway models register' or seaway.log_model().")
+        console.print(
+            "No models registered yet. Register one with 'seaway models register' or seaway.log_model()."
+        )
         return
     table(
         "Registered models",
         ["name", "latest", "versions", "aliases", "updated", "description"],
         [
-            [m.name, m.latest_version, m.version_count, {a: v for a, v in sorted(m.aliases.items())}, m.updated_at, m.description]
+            [
+                m.name,
+                m.latest_version,
+                m.version_count,
+                {a: v for a, v in sorted(m.aliases.items())},
+                m.updated_at,
+                m.description,
+            ]
             for m in models
         ],
     )
@@ -47,7 +58,9 @@ def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Argument(metavar="NAME[/VERSION|@ALIAS]", help="A model, or one version of it.")],
+    reference: Annotated[
+        str, typer.Argument(metavar="NAME[/VERSION|@ALIAS]", help="A model, or one version of it.")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Show a model and its versions, or one version in detail."""
@@ -61,13 +74,21 @@ def show(
                 return
             fields(
                 f"Model {model.name}",
-                [("description", model.description), ("tags", model.tags), ("aliases", model.aliases),
-                 ("created", model.created_at), ("updated", model.updated_at)],
+                [
+                    ("description", model.description),
+                    ("tags", model.tags),
+                    ("aliases", model.aliases),
+                    ("created", model.created_at),
+                    ("updated", model.updated_at),
+                ],
             )
             table(
                 None,
                 ["version", "aliases", "flavor", "created", "metrics", "description"],
-                [[v.version, v.aliases, v.flavor, v.created_at, v.metrics, v.description] for v in versions],
+                [
+                    [v.version, v.aliases, v.flavor, v.created_at, v.metrics, v.description]
+                    for v in versions
+                ],
             )
             return
         record = registry.resolve(ref)
@@ -90,7 +111,10 @@ def _show_version(v: ModelVersion) -> None:
             ("tags", v.tags),
             ("metrics", v.metrics),
             ("user", v.lineage.get("user")),
-            ("git commit", (git.get("commit", "")[:12] + (" (dirty)" if git.get("dirty") else "")) or None),
+            (
+                "git commit",
+                (git.get("commit", "")[:12] + (" (dirty)" if git.get("dirty") else "")) or None,
+            ),
             ("training data", v.lineage.get("training_data")),
             ("requirements", v.manifest.requirements),
             ("needs trust", v.manifest.needs_trust),
@@ -114,9 +138,15 @@ def register(
     name: Annotated[str, typer.Option("--name", "-n", help="Model name to register under.")],
     description: DescriptionOption = None,
     tag: TagOption = None,
-    metric: Annotated[list[str] | None, typer.Option("--metric", help="KEY=NUMBER, repeatable.")] = None,
-    alias: Annotated[str | None, typer.Option("--alias", help="Also point this alias at the new version.")] = None,
-    training_data: Annotated[str | None, typer.Option("--training-data", help="Recorded in lineage.")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", help="KEY=NUMBER, repeatable.")
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", help="Also point this alias at the new version.")
+    ] = None,
+    training_data: Annotated[
+        str | None, typer.Option("--training-data", help="Recorded in lineage.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a saved package (or an ONNX file) as the next version of a model."""
@@ -133,7 +163,9 @@ def register(
                     param_hint="PATH",
                 )
             package_dir = save_model(path, Path(tmp) / "package").path
-        record = _register(registry, package_dir, name, description, tags, metrics, training_data, alias)
+        record = _register(
+            registry, package_dir, name, description, tags, metrics, training_data, alias
+        )
     _report(record, as_json)
 
 
@@ -144,7 +176,9 @@ def import_mlflow(
     name: Annotated[str, typer.Option("--name", "-n", help="Model name to register under.")],
     description: DescriptionOption = None,
     tag: TagOption = None,
-    alias: Annotated[str | None, typer.Option("--alias", help="Also point this alias at the new version.")] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", help="Also point this alias at the new version.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import an MLflow model folder (no MLflow needed) and register it."""
@@ -153,7 +187,9 @@ def import_mlflow(
     tags = {"imported_from": "mlflow", **parse_pairs(tag, "--tag")}
     with state(ctx).registry() as registry, tempfile.TemporaryDirectory(prefix="seaway-") as tmp:
         package = import_mlflow_model(path, Path(tmp) / "package")
-        record = _register(registry, package.path, name, description, tags, {}, str(path.absolute()), alias)
+        record = _register(
+            registry, package.path, name, description, tags, {}, str(path.absolute()), alias
+        )
     _report(record, as_json)
 
 
@@ -168,7 +204,11 @@ def _register(
     alias: str | None,
 ) -> ModelVersion:
     record = registry.register(
-        package_dir, name, description=description, tags=tags, metrics=metrics,
+        package_dir,
+        name,
+        description=description,
+        tags=tags,
+        metrics=metrics,
         lineage=collect_lineage(training_data),
     )
     if alias:
@@ -189,7 +229,9 @@ def _report(record: ModelVersion, as_json: bool) -> None:
 def alias(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
-    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias such as production or staging.")],
+    alias_name: Annotated[
+        str, typer.Argument(metavar="ALIAS", help="Alias such as production or staging.")
+    ],
     version: Annotated[int | None, typer.Argument(help="Version to point the alias at.")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead.")] = False,
 ) -> None:
@@ -200,7 +242,9 @@ def alias(
             console.print(f"Removed alias {alias_name} of {name}")
             return
         if version is None:
-            raise typer.BadParameter("give the VERSION to point the alias at, or --delete", param_hint="VERSION")
+            raise typer.BadParameter(
+                "give the VERSION to point the alias at, or --delete", param_hint="VERSION"
+            )
         registry.set_alias(name, alias_name, version)
     console.print(f"models:/{name}@{alias_name} -> version {version}")
 
@@ -208,8 +252,12 @@ def alias(
 @app.command("delete")
 def delete(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Argument(metavar="NAME/VERSION", help="The version to delete.")],
-    force: Annotated[bool, typer.Option("--force", help="Also remove aliases pointing at it.")] = False,
+    reference: Annotated[
+        str, typer.Argument(metavar="NAME/VERSION", help="The version to delete.")
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove aliases pointing at it.")
+    ] = False,
 ) -> None:
     """Delete one version and its artifacts (refused while an alias points at it)."""
     ref = parse_reference(_strip_scheme(reference))
@@ -223,7 +271,9 @@ def delete(
 @app.command("gc")
 def collect_garbage(
     ctx: typer.Context,
-    older_than: Annotated[float, typer.Option(help="Spare uploads younger than this many minutes.")] = 60.0,
+    older_than: Annotated[
+        float, typer.Option(help="Spare uploads younger than this many minutes.")
+    ] = 60.0,
 ) -> None:
     """Remove stored packages that no version references (left by interrupted registrations)."""
     with state(ctx).registry() as registry:

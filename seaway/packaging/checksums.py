@@ -35,7 +35,9 @@ def checksum_tree(root: Path, *, exclude: frozenset[str] = frozenset()) -> dict[
     return {rel: sha256_file(root / rel) for rel in list_files(root, exclude=exclude)}
 
 
-def verify_tree(root: Path, expected: dict[str, str], *, exclude: frozenset[str] = frozenset()) -> None:
+def verify_tree(
+    root: Path, expected: dict[str, str], *, exclude: frozenset[str] = frozenset()
+) -> None:
     """Refuse a package whose files differ from ``expected`` in any way."""
     for rel, digest in sorted(expected.items()):
         path = root / rel

@@ -57,5 +57,7 @@ def read_input_example(package: Package) -> Any:
 def read_reference_profile(package: Package) -> dict[str, Any] | None:
     if package.manifest.reference_profile is None:
         return None
-    data: dict[str, Any] = json.loads((package.path / package.manifest.reference_profile).read_text("utf-8"))
+    data: dict[str, Any] = json.loads(
+        (package.path / package.manifest.reference_profile).read_text("utf-8")
+    )
     return data

@@ -69,7 +69,10 @@ class Signature(BaseModel):
                 f"not {type(data).__name__}"
             )
         _check_names(data.keys(), self.input_names)
-        return {spec.name: _coerce_array(_to_array(data[spec.name], spec.name), spec) for spec in self.inputs}
+        return {
+            spec.name: _coerce_array(_to_array(data[spec.name], spec.name), spec)
+            for spec in self.inputs
+        }
 
     def _coerce_dataframe(self, data: Any) -> pd.DataFrame:
         names = self.input_names
@@ -77,7 +80,9 @@ class Signature(BaseModel):
             frame = data
         elif isinstance(data, Mapping):
             try:
-                frame = pd.DataFrame({key: _to_column(value, str(key)) for key, value in data.items()})
+                frame = pd.DataFrame(
+                    {key: _to_column(value, str(key)) for key, value in data.items()}
+                )
             except ValueError as exc:
                 raise InvalidInputError(f"input columns have different lengths: {exc}") from exc
         elif isinstance(data, Sequence) and data and all(isinstance(row, Mapping) for row in data):
@@ -95,7 +100,9 @@ class Signature(BaseModel):
             frame = pd.DataFrame(array, columns=names)
         frame = frame.rename(columns=str)
         _check_names(frame.columns, names, extra_ok=True)
-        columns = {spec.name: _coerce_array(frame[spec.name].to_numpy(), spec) for spec in self.inputs}
+        columns = {
+            spec.name: _coerce_array(frame[spec.name].to_numpy(), spec) for spec in self.inputs
+        }
         return pd.DataFrame(columns, index=frame.index)
 
 
@@ -111,7 +118,9 @@ def infer_signature(sample_input: Any, sample_output: Any = None) -> Signature:
 def infer_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> tuple[TensorSpec, ...]:
     """Describe what a model's predict returned; a tuple gives ``name-0``, ``name-1``..."""
     if isinstance(output, tuple):
-        return tuple(spec for i, part in enumerate(output) for spec in infer_outputs(part, f"{name}-{i}"))
+        return tuple(
+            spec for i, part in enumerate(output) for spec in infer_outputs(part, f"{name}-{i}")
+        )
     return _describe(output, name, "model output")[1]
 
 
@@ -122,20 +131,28 @@ def to_numpy(value: Any) -> Any:
     return value
 
 
-def _describe(data: Any, default_name: str, what: str) -> tuple[InputFormat, tuple[TensorSpec, ...]]:
+def _describe(
+    data: Any, default_name: str, what: str
+) -> tuple[InputFormat, tuple[TensorSpec, ...]]:
     data = to_numpy(data)
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise SignatureError(f"{what} is an empty DataFrame; pass at least one row")
         specs = tuple(
-            TensorSpec(name=str(col), datatype=_datatype(data[col].dtype, f"{what} column {col!r}"), shape=(-1,))
+            TensorSpec(
+                name=str(col),
+                datatype=_datatype(data[col].dtype, f"{what} column {col!r}"),
+                shape=(-1,),
+            )
             for col in data.columns
         )
         return "dataframe", specs
     if isinstance(data, Mapping):
         if not data:
             raise SignatureError(f"{what} is an empty dict; pass at least one named array")
-        return "tensors", tuple(_array_spec(_as_array(v, what), str(k), what) for k, v in data.items())
+        return "tensors", tuple(
+            _array_spec(_as_array(v, what), str(k), what) for k, v in data.items()
+        )
     return "tensor", (_array_spec(_as_array(data, what), default_name, what),)
 
 
@@ -154,14 +171,18 @@ def _array_spec(array: np.ndarray[Any, Any], name: str, what: str) -> TensorSpec
         raise SignatureError(
             f"{what} {name!r} is a scalar; pass a batch (an array whose first dimension is rows)"
         )
-    return TensorSpec(name=name, datatype=_datatype(array.dtype, f"{what} {name!r}"), shape=(-1, *array.shape[1:]))
+    return TensorSpec(
+        name=name, datatype=_datatype(array.dtype, f"{what} {name!r}"), shape=(-1, *array.shape[1:])
+    )
 
 
 def _datatype(dtype: Any, what: str) -> Datatype:
     try:
         return Datatype.from_numpy(dtype)
     except TypeError as exc:
-        raise SignatureError(f"{what} has dtype {dtype}, which no signature datatype can hold") from exc
+        raise SignatureError(
+            f"{what} has dtype {dtype}, which no signature datatype can hold"
+        ) from exc
 
 
 def _single_entry(data: Mapping[str, Any], name: str) -> Any:
@@ -199,7 +220,9 @@ def _to_column(value: Any, name: str) -> np.ndarray[Any, Any]:
     if array.ndim == 0:
         array = array.reshape(1)
     if array.ndim != 1:
-        raise InvalidInputError(f"column {name!r} must be one-dimensional, got shape {list(array.shape)}")
+        raise InvalidInputError(
+            f"column {name!r} must be one-dimensional, got shape {list(array.shape)}"
+        )
     return array
 
 

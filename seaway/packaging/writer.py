@@ -7,6 +7,7 @@ that looks like a complete package.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from seaway import __version__
+from seaway._version import __version__
 from seaway.errors import PackagingError, SignatureError
 from seaway.packaging.checksums import checksum_tree
 from seaway.packaging.flavors import SavedModel, SaveOptions, detect_flavor
@@ -89,7 +90,9 @@ def save_model(
         )
 
 
-def _signature_from_sample(predictor: Any, sample_input: Any, declared: Signature | None) -> Signature:
+def _signature_from_sample(
+    predictor: Any, sample_input: Any, declared: Signature | None
+) -> Signature:
     """Run the sample through the live model: proves it can predict and gives the outputs."""
     sig = declared or infer_signature(sample_input)
     native = sig.coerce(sample_input)
@@ -102,21 +105,22 @@ def _signature_from_sample(predictor: Any, sample_input: Any, declared: Signatur
         ) from exc
     outputs = infer_outputs(output)
     if hasattr(predictor, "predict_proba"):
-        try:
+        # a regressor inside a pipeline may expose predict_proba without supporting it
+        with contextlib.suppress(Exception):
             outputs += infer_outputs(predictor.predict_proba(native), "predict_proba")
-        except Exception:  # noqa: S110 - a regressor inside a pipeline may expose but not support it
-            pass
     if declared is not None and declared.outputs:
         return declared
     return sig.model_copy(update={"outputs": outputs})
 
 
-class staging_dir:  # noqa: N801 - used as a context manager, reads like one
+class staging_dir:
     """A hidden sibling folder of ``dest`` that is removed unless ``finalize`` renamed it."""
 
     def __init__(self, dest: Path) -> None:
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-            raise PackagingError(f"{dest} already exists and is not empty; refusing to overwrite it")
+            raise PackagingError(
+                f"{dest} already exists and is not empty; refusing to overwrite it"
+            )
         self.path = dest.parent / f".{dest.name}.staging-{uuid.uuid4().hex[:8]}"
 
     def __enter__(self) -> Path:
@@ -144,7 +148,9 @@ def finalize(
         (staging / EXAMPLE_FILE).write_text(json.dumps(input_example), encoding="utf-8")
     if reference_profile is not None:
         (staging / PROFILE_FILE).write_text(json.dumps(reference_profile), encoding="utf-8")
-    (staging / REQUIREMENTS_FILE).write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
+    (staging / REQUIREMENTS_FILE).write_text(
+        "".join(f"{r}\n" for r in requirements), encoding="utf-8"
+    )
     manifest = Manifest(
         flavor=flavor,
         flavor_options=saved.options,

@@ -4,4 +4,11 @@ from seaway.registry.records import ModelVersion, RegisteredModel
 from seaway.registry.registry import Registry
 from seaway.registry.uri import ModelRef, parse_model_uri, parse_reference
 
-__all__ = ["ModelRef", "ModelVersion", "RegisteredModel", "Registry", "parse_model_uri", "parse_reference"]
+__all__ = [
+    "ModelRef",
+    "ModelVersion",
+    "RegisteredModel",
+    "Registry",
+    "parse_model_uri",
+    "parse_reference",
+]

@@ -53,11 +53,15 @@ def create_registry_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, pool_pre_ping=backend != "sqlite")
     except NoSuchModuleError as exc:
-        raise ConfigError(f"registry URL {safe_url(url)}: unknown database dialect ({exc})") from exc
+        raise ConfigError(
+            f"registry URL {safe_url(url)}: unknown database dialect ({exc})"
+        ) from exc
     except ModuleNotFoundError as exc:
         if backend == "postgresql":
             raise MissingDependencyError("psycopg", "postgres", "A PostgreSQL registry") from exc
-        raise ConfigError(f"registry URL {safe_url(url)} needs a driver that is not installed: {exc}") from exc
+        raise ConfigError(
+            f"registry URL {safe_url(url)} needs a driver that is not installed: {exc}"
+        ) from exc
     if backend == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -119,7 +123,9 @@ def migrate(engine: Engine) -> None:
             return
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
             revision = current_revision(conn)
             if revision == HEAD:
                 return

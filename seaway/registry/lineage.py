@@ -40,4 +40,8 @@ def _git_state(cwd: Path) -> dict[str, Any] | None:
     if commit is None:
         return None
     status = run("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status), "branch": run("rev-parse", "--abbrev-ref", "HEAD")}
+    return {
+        "commit": commit,
+        "dirty": bool(status),
+        "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+    }

@@ -36,7 +36,9 @@ _VERSION_RETRIES = 5
 class Registry:
     """Metadata in SQL (SQLite or PostgreSQL), artifacts in a folder or fsspec store."""
 
-    def __init__(self, url: str, artifact_root: str, *, cache_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, url: str, artifact_root: str, *, cache_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self.url = url
         self.store = ArtifactStore(artifact_root)
         self.cache_dir = Path(cache_dir) if cache_dir else Path(artifact_root).parent / "cache"
@@ -101,7 +103,9 @@ class Registry:
                 with self._begin() as conn:
                     self._ensure_model(conn, name, now)
                     current = conn.execute(
-                        select(func.max(t.model_versions.c.version)).where(t.model_versions.c.name == name)
+                        select(func.max(t.model_versions.c.version)).where(
+                            t.model_versions.c.name == name
+                        )
                     ).scalar()
                     version = (current or 0) + 1
                     conn.execute(
@@ -119,7 +123,9 @@ class Registry:
                             created_at=now,
                         )
                     )
-                    conn.execute(update(t.models).where(t.models.c.name == name).values(updated_at=now))
+                    conn.execute(
+                        update(t.models).where(t.models.c.name == name).values(updated_at=now)
+                    )
                 return version
             except IntegrityError:
                 if attempt == _VERSION_RETRIES - 1:
@@ -132,7 +138,11 @@ class Registry:
             return
         try:
             with conn.begin_nested():
-                conn.execute(insert(t.models).values(name=name, description=None, tags={}, created_at=now, updated_at=now))
+                conn.execute(
+                    insert(t.models).values(
+                        name=name, description=None, tags={}, created_at=now, updated_at=now
+                    )
+                )
         except IntegrityError:
             pass  # created concurrently; lock it now
         conn.execute(locked).first()
@@ -144,19 +154,28 @@ class Registry:
             self._require_version(conn, name, version)
             values = {"version": version, "updated_at": _now()}
             moved = conn.execute(
-                update(t.aliases).where(t.aliases.c.name == name, t.aliases.c.alias == alias).values(**values)
+                update(t.aliases)
+                .where(t.aliases.c.name == name, t.aliases.c.alias == alias)
+                .values(**values)
             )
             if moved.rowcount == 0:
                 conn.execute(insert(t.aliases).values(name=name, alias=alias, **values))
 
     def delete_alias(self, name: str, alias: str) -> None:
         with self._begin() as conn:
-            gone = conn.execute(delete(t.aliases).where(t.aliases.c.name == name, t.aliases.c.alias == alias))
+            gone = conn.execute(
+                delete(t.aliases).where(t.aliases.c.name == name, t.aliases.c.alias == alias)
+            )
             if gone.rowcount == 0:
                 raise NotFoundError(f"model {name!r} has no alias {alias!r}")
 
     def update_version(
-        self, name: str, version: int, *, description: str | None = None, tags: Mapping[str, str] | None = None
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         with self._begin() as conn:
             self._require_version(conn, name, version)
@@ -173,14 +192,21 @@ class Registry:
                 )
         return self.get_version(name, version)
 
-    def update_model(self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None) -> None:
+    def update_model(
+        self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> None:
         values: dict[str, Any] = {"updated_at": _now()}
         if description is not None:
             values["description"] = description
         if tags is not None:
             values["tags"] = dict(tags)
         with self._begin() as conn:
-            if conn.execute(update(t.models).where(t.models.c.name == name).values(**values)).rowcount == 0:
+            if (
+                conn.execute(
+                    update(t.models).where(t.models.c.name == name).values(**values)
+                ).rowcount
+                == 0
+            ):
                 raise self._model_not_found(conn, name)
 
     def delete_version(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
@@ -188,17 +214,27 @@ class Registry:
         record = self.get_version(name, version)
         with self._begin() as conn:
             self._require_version(conn, name, version)
-            pointing = conn.execute(
-                select(t.aliases.c.alias).where(t.aliases.c.name == name, t.aliases.c.version == version)
-            ).scalars().all()
+            pointing = (
+                conn.execute(
+                    select(t.aliases.c.alias).where(
+                        t.aliases.c.name == name, t.aliases.c.version == version
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if pointing and not force:
                 raise ConflictError(
                     f"version {version} of {name!r} is what alias(es) {', '.join(sorted(pointing))} point "
                     "at; move them first, or delete with --force (force=True) to remove them too"
                 )
-            conn.execute(delete(t.aliases).where(t.aliases.c.name == name, t.aliases.c.version == version))
             conn.execute(
-                delete(t.model_versions).where(t.model_versions.c.name == name, t.model_versions.c.version == version)
+                delete(t.aliases).where(t.aliases.c.name == name, t.aliases.c.version == version)
+            )
+            conn.execute(
+                delete(t.model_versions).where(
+                    t.model_versions.c.name == name, t.model_versions.c.version == version
+                )
             )
         self.store.delete(record.artifact_uri)  # after commit: a failure here only leaves an orphan
         return record
@@ -234,7 +270,9 @@ class Registry:
         with self._begin() as conn:
             self._model(conn, name)
             rows = conn.execute(
-                select(t.model_versions).where(t.model_versions.c.name == name).order_by(t.model_versions.c.version)
+                select(t.model_versions)
+                .where(t.model_versions.c.name == name)
+                .order_by(t.model_versions.c.version)
             ).mappings()
             aliases = self._aliases(conn, name)
             return [_version(row, aliases) for row in rows]
@@ -251,22 +289,30 @@ class Registry:
                 version = ref.version
             elif ref.alias is not None:
                 found = conn.execute(
-                    select(t.aliases.c.version).where(t.aliases.c.name == ref.name, t.aliases.c.alias == ref.alias)
+                    select(t.aliases.c.version).where(
+                        t.aliases.c.name == ref.name, t.aliases.c.alias == ref.alias
+                    )
                 ).scalar()
                 if found is None:
                     model = self._model(conn, ref.name)
                     known = ", ".join(sorted(model.aliases)) or "none"
-                    raise NotFoundError(f"model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known})")
+                    raise NotFoundError(
+                        f"model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known})"
+                    )
                 version = found
             else:
                 latest = conn.execute(
-                    select(func.max(t.model_versions.c.version)).where(t.model_versions.c.name == ref.name)
+                    select(func.max(t.model_versions.c.version)).where(
+                        t.model_versions.c.name == ref.name
+                    )
                 ).scalar()
                 if latest is None:
                     self._model(conn, ref.name)
                     raise NotFoundError(f"model {ref.name!r} has no versions")
                 version = latest
-            return _version(self._require_version(conn, ref.name, version), self._aliases(conn, ref.name))
+            return _version(
+                self._require_version(conn, ref.name, version), self._aliases(conn, ref.name)
+            )
 
     def fetch(self, record: ModelVersion) -> Path:
         """A local folder holding the version's package (the store itself when it is local)."""
@@ -274,7 +320,9 @@ class Registry:
         if local is not None:
             return local
         target = self.cache_dir / record.manifest_sha256
-        if (target / "manifest.json").is_file() and manifest_digest(target) == record.manifest_sha256:
+        if (target / "manifest.json").is_file() and manifest_digest(
+            target
+        ) == record.manifest_sha256:
             return target
         staging = self.cache_dir / f".download-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
@@ -299,7 +347,9 @@ class Registry:
         if row is None:
             raise self._model_not_found(conn, name)
         stats = conn.execute(
-            select(func.max(t.model_versions.c.version), func.count()).where(t.model_versions.c.name == name)
+            select(func.max(t.model_versions.c.version), func.count()).where(
+                t.model_versions.c.name == name
+            )
         ).one()
         return RegisteredModel(
             name=row["name"],
@@ -309,28 +359,48 @@ class Registry:
             updated_at=_aware(row["updated_at"]),
             latest_version=stats[0],
             version_count=stats[1],
-            aliases={alias: version for version, names in self._aliases(conn, name).items() for alias in names},
+            aliases={
+                alias: version
+                for version, names in self._aliases(conn, name).items()
+                for alias in names
+            },
         )
 
     def _model_not_found(self, conn: Connection, name: str) -> NotFoundError:
-        known = conn.execute(select(t.models.c.name).order_by(t.models.c.name).limit(20)).scalars().all()
+        known = (
+            conn.execute(select(t.models.c.name).order_by(t.models.c.name).limit(20))
+            .scalars()
+            .all()
+        )
         hint = f"registered models: {', '.join(known)}" if known else "the registry is empty"
         return NotFoundError(f"no model named {name!r} in the registry ({hint})")
 
     def _require_version(self, conn: Connection, name: str, version: int) -> RowMapping:
-        row = conn.execute(
-            select(t.model_versions).where(t.model_versions.c.name == name, t.model_versions.c.version == version)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(t.model_versions).where(
+                    t.model_versions.c.name == name, t.model_versions.c.version == version
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             model = self._model(conn, name)
-            latest = f"latest is {model.latest_version}" if model.latest_version else "it has no versions"
+            latest = (
+                f"latest is {model.latest_version}"
+                if model.latest_version
+                else "it has no versions"
+            )
             raise NotFoundError(f"model {name!r} has no version {version} ({latest})")
         return row
 
     def _aliases(self, conn: Connection, name: str) -> dict[int, list[str]]:
         by_version: dict[int, list[str]] = {}
         for alias, version in conn.execute(
-            select(t.aliases.c.alias, t.aliases.c.version).where(t.aliases.c.name == name).order_by(t.aliases.c.alias)
+            select(t.aliases.c.alias, t.aliases.c.version)
+            .where(t.aliases.c.name == name)
+            .order_by(t.aliases.c.alias)
         ):
             by_version.setdefault(version, []).append(alias)
         return by_version

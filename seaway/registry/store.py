@@ -20,7 +20,12 @@ from fsspec.implementations.local import LocalFileSystem
 from seaway.errors import ArtifactStoreError, MissingDependencyError
 
 #: fsspec protocols and the Seaway extra that installs their driver.
-_PROTOCOL_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
+_PROTOCOL_EXTRAS = {
+    "s3": ("s3fs", "s3"),
+    "s3a": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"),
+    "gcs": ("gcsfs", "gcs"),
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,9 @@ class ArtifactStore:
             else:
                 self._fs.put(str(local_dir), target, recursive=True)
         except OSError as exc:
-            raise ArtifactStoreError(f"cannot write the package to {self._uri(target)}: {exc}") from exc
+            raise ArtifactStoreError(
+                f"cannot write the package to {self._uri(target)}: {exc}"
+            ) from exc
         return self._uri(target)
 
     def local_path(self, uri: str) -> Path | None:
@@ -94,7 +101,9 @@ class ArtifactStore:
                     continue
                 for entry in self._fs.ls(model_dir["name"], detail=True):
                     if entry.get("type") == "directory":
-                        found.append(StoredEntry(self._uri(entry["name"]), _modified(self._fs, entry)))
+                        found.append(
+                            StoredEntry(self._uri(entry["name"]), _modified(self._fs, entry))
+                        )
         except OSError as exc:
             raise ArtifactStoreError(f"cannot list artifact store {self.root}: {exc}") from exc
         return found

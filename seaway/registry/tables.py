@@ -40,7 +40,9 @@ models = Table(
 model_versions = Table(
     "seaway_model_versions",
     metadata,
-    Column("name", String(128), ForeignKey("seaway_models.name", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "name", String(128), ForeignKey("seaway_models.name", ondelete="CASCADE"), primary_key=True
+    ),
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("flavor", String(64), nullable=False),
     Column("artifact_uri", Text, nullable=False),

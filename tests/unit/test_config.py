@@ -24,14 +24,22 @@ def test_default_home_is_dot_seaway_in_the_working_directory(tmp_path: Path, mon
 
 def test_precedence_explicit_over_env_over_file_over_default(tmp_path: Path) -> None:
     config = tmp_path / "seaway.yaml"
-    config.write_text("registry_url: sqlite:///from-file.db\nartifact_root: /from-file\ncache_dir: /cache-file\n")
-    env = {"SEAWAY_HOME": str(tmp_path / "env-home"), "SEAWAY_ARTIFACT_ROOT": "/from-env", "SEAWAY_CONFIG": str(config)}
+    config.write_text(
+        "registry_url: sqlite:///from-file.db\nartifact_root: /from-file\ncache_dir: /cache-file\n"
+    )
+    env = {
+        "SEAWAY_HOME": str(tmp_path / "env-home"),
+        "SEAWAY_ARTIFACT_ROOT": "/from-env",
+        "SEAWAY_CONFIG": str(config),
+    }
     settings = Settings.resolve(registry_url="sqlite:///explicit.db", environ=env)
     assert settings.registry_url == "sqlite:///explicit.db"  # explicit beats file
     assert settings.artifact_root == "/from-env"  # env beats file
     assert settings.cache_dir == Path("/cache-file")  # file beats default
     assert settings.home == tmp_path / "env-home"
-    assert Settings.resolve(home=tmp_path / "x", environ=env).home == tmp_path / "x"  # explicit beats env
+    assert (
+        Settings.resolve(home=tmp_path / "x", environ=env).home == tmp_path / "x"
+    )  # explicit beats env
 
 
 def test_config_file_in_home_is_read_when_present(tmp_path: Path) -> None:

@@ -37,5 +37,11 @@ def test_every_exported_name_exists() -> None:
 
 
 def test_errors_are_one_tree() -> None:
-    for name in ("InvalidInputError", "ModelLoadError", "NotFoundError", "PackageIntegrityError", "UntrustedPackageError"):
+    for name in (
+        "InvalidInputError",
+        "ModelLoadError",
+        "NotFoundError",
+        "PackageIntegrityError",
+        "UntrustedPackageError",
+    ):
         assert issubclass(getattr(seaway, name), seaway.SeawayError)

@@ -86,7 +86,9 @@ class PythonFunctionFlavor(Flavor):
                 )
             module = Path(source).stem
             code.append(_copy_into(Path(source), model_dir, CODE_DIR, "the model's script"))
-        reasons = (f"packaged Python code ({', '.join(code)}) runs when the model loads",) if code else ()
+        reasons = (
+            (f"packaged Python code ({', '.join(code)}) runs when the model loads",) if code else ()
+        )
         return SavedModel(
             framework="python",
             framework_version=sys.version.split()[0],
@@ -114,10 +116,14 @@ class PythonFunctionFlavor(Flavor):
         cls = _resolve(module, opts["class"])
         try:
             instance = cls()
-            artifacts = {name: context.model_dir / rel for name, rel in opts.get("artifacts", {}).items()}
+            artifacts = {
+                name: context.model_dir / rel for name, rel in opts.get("artifacts", {}).items()
+            }
             instance.load(ModelContext(artifacts=artifacts))
         except Exception as exc:
-            raise ModelLoadError(f"{opts['class']}.load() failed: {type(exc).__name__}: {exc}") from exc
+            raise ModelLoadError(
+                f"{opts['class']}.load() failed: {type(exc).__name__}: {exc}"
+            ) from exc
         return instance  # type: ignore[no-any-return]
 
 

@@ -44,14 +44,20 @@ class SklearnFlavor(Flavor):
 
     def save(self, model: Any, model_dir: Path, options: SaveOptions) -> SavedModel:
         sio = _skops_io()
-        sklearn = require("sklearn", package="scikit-learn", extra="sklearn", purpose="The scikit-learn flavor")
+        sklearn = require(
+            "sklearn", package="scikit-learn", extra="sklearn", purpose="The scikit-learn flavor"
+        )
         path = model_dir / MODEL_FILE
         try:
             sio.dump(model, path)
         except Exception as exc:  # skops raises plain TypeError/ValueError for what it cannot store
             raise ModelLoadError(f"skops cannot store this {type(model).__name__}: {exc}") from exc
         unsafe = unsafe_types(sio.get_untrusted_types(file=path))
-        reasons = (f"{MODEL_FILE} holds types outside scikit-learn, numpy and scipy: {unsafe}",) if unsafe else ()
+        reasons = (
+            (f"{MODEL_FILE} holds types outside scikit-learn, numpy and scipy: {unsafe}",)
+            if unsafe
+            else ()
+        )
         return SavedModel(
             framework="scikit-learn",
             framework_version=sklearn.__version__,
@@ -94,6 +100,6 @@ def _load_pickle(path: Path, context: LoadContext) -> Predictor:
         )
     try:
         with path.open("rb") as handle:
-            return pickle.load(handle)  # type: ignore[no-any-return]  # noqa: S301 - trusted by the caller
+            return pickle.load(handle)  # type: ignore[no-any-return]
     except Exception as exc:
         raise ModelLoadError(f"failed to unpickle {path.name}: {exc}") from exc

@@ -26,12 +26,18 @@ def package(tmp_path: Path, tabular: tuple[pd.DataFrame, np.ndarray]) -> Path:
 
 
 def test_versions_are_numbered_per_model(registry: Registry, package: Path) -> None:
-    first = registry.register(package, "fraud", description="v1", tags={"team": "risk"}, metrics={"auc": 0.91})
+    first = registry.register(
+        package, "fraud", description="v1", tags={"team": "risk"}, metrics={"auc": 0.91}
+    )
     second = registry.register(package, "fraud")
     other = registry.register(package, "churn")
     assert (first.version, second.version, other.version) == (1, 2, 1)
     assert first.uri == "models:/fraud/1"
-    assert first.description == "v1" and first.tags == {"team": "risk"} and first.metrics == {"auc": 0.91}
+    assert (
+        first.description == "v1"
+        and first.tags == {"team": "risk"}
+        and first.metrics == {"auc": 0.91}
+    )
     assert [m.name for m in registry.list_models()] == ["churn", "fraud"]
     model = registry.get_model("fraud")
     assert (model.latest_version, model.version_count) == (2, 2)
@@ -84,7 +90,9 @@ def test_delete_is_refused_while_aliased_unless_forced(registry: Registry, packa
     assert registry.register(package, "fraud").version == 3
 
 
-def test_lineage_records_user_git_and_training_data(registry: Registry, tmp_path: Path, tabular) -> None:
+def test_lineage_records_user_git_and_training_data(
+    registry: Registry, tmp_path: Path, tabular
+) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -92,7 +100,9 @@ def test_lineage_records_user_git_and_training_data(registry: Registry, tmp_path
     (repo / "train.py").write_text("print('hi')\n")
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "train"], check=True)
-    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     frame, target = tabular
     import os
 
@@ -100,7 +110,10 @@ def test_lineage_records_user_git_and_training_data(registry: Registry, tmp_path
     os.chdir(repo)
     try:
         record = seaway.log_model(
-            LogisticRegression().fit(frame, target), "fraud", training_data="s3://data/train.parquet", registry=registry
+            LogisticRegression().fit(frame, target),
+            "fraud",
+            training_data="s3://data/train.parquet",
+            registry=registry,
         )
     finally:
         os.chdir(cwd)
@@ -110,7 +123,9 @@ def test_lineage_records_user_git_and_training_data(registry: Registry, tmp_path
     assert record.lineage["user"]
 
 
-def test_registering_a_folder_that_is_not_a_package_fails_clearly(registry: Registry, tmp_path: Path) -> None:
+def test_registering_a_folder_that_is_not_a_package_fails_clearly(
+    registry: Registry, tmp_path: Path
+) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(seaway.PackageIntegrityError, match="no manifest.json"):
         registry.register(tmp_path / "empty", "fraud")
@@ -144,7 +159,9 @@ def test_a_crash_mid_registration_leaves_no_version_and_gc_removes_the_orphan(
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-c", _CRASH, registry.url, registry.store.root, str(package)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 3, done.stderr
     assert registry.list_models() == []
@@ -166,12 +183,24 @@ _REGISTER_MANY = textwrap.dedent(
 )
 
 
-def test_concurrent_processes_get_distinct_version_numbers(registry: Registry, package: Path) -> None:
+def test_concurrent_processes_get_distinct_version_numbers(
+    registry: Registry, package: Path
+) -> None:
     processes, each = 4, 5
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _REGISTER_MANY, registry.url, registry.store.root, str(package), str(each)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                _REGISTER_MANY,
+                registry.url,
+                registry.store.root,
+                str(package),
+                str(each),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(processes)
     ]
@@ -189,7 +218,9 @@ def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
         Registry("postgresql+psycopg://nobody@127.0.0.1:1/x", str(tmp_path / "artifacts"))
 
 
-def test_a_remote_store_is_fetched_into_the_cache_and_verified(tmp_path: Path, package: Path) -> None:
+def test_a_remote_store_is_fetched_into_the_cache_and_verified(
+    tmp_path: Path, package: Path
+) -> None:
     root = f"memory://seaway-test-{tmp_path.name}"
     with Registry(f"sqlite:///{tmp_path / 'r.db'}", root, cache_dir=tmp_path / "cache") as registry:
         record = registry.register(package, "fraud")

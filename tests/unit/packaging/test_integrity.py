@@ -19,7 +19,9 @@ from seaway.runtime import load_package
 @pytest.fixture
 def package(tmp_path: Path, tabular: tuple[pd.DataFrame, np.ndarray]) -> Path:
     frame, target = tabular
-    return seaway.save_model(LinearRegression().fit(frame, target), tmp_path / "pkg", sample_input=frame).path
+    return seaway.save_model(
+        LinearRegression().fit(frame, target), tmp_path / "pkg", sample_input=frame
+    ).path
 
 
 def test_manifest_lists_a_digest_for_every_file(package: Path) -> None:
@@ -73,7 +75,11 @@ def test_save_refuses_to_overwrite_and_leaves_nothing_behind(package: Path, tabu
         seaway.save_model(LinearRegression().fit(frame, target), package)
     before = sorted(p.name for p in package.parent.iterdir())
     with pytest.raises(seaway.SeawayError):
-        seaway.save_model(LinearRegression().fit(frame, target), package.parent / "new", sample_input=np.zeros((2, 9)))
+        seaway.save_model(
+            LinearRegression().fit(frame, target),
+            package.parent / "new",
+            sample_input=np.zeros((2, 9)),
+        )
     assert sorted(p.name for p in package.parent.iterdir()) == before  # no staging folder left
 
 

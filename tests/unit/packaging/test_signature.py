@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from seaway.errors import InvalidInputError, SignatureError
-from seaway.packaging.signature import example_from_json, example_to_json, infer_outputs, infer_signature
+from seaway.packaging.signature import (
+    example_from_json,
+    example_to_json,
+    infer_outputs,
+    infer_signature,
+)
 from seaway.types import Datatype
 
 
@@ -32,7 +37,11 @@ def test_dataframe_sample_gives_named_columns(frame: pd.DataFrame) -> None:
 def test_array_and_dict_samples() -> None:
     sig = infer_signature(np.zeros((3, 4, 2), dtype=np.float32))
     assert sig.input_format == "tensor"
-    assert sig.inputs[0].model_dump() == {"name": "input", "datatype": Datatype.FP32, "shape": (-1, 4, 2)}
+    assert sig.inputs[0].model_dump() == {
+        "name": "input",
+        "datatype": Datatype.FP32,
+        "shape": (-1, 4, 2),
+    }
     sig = infer_signature({"ids": np.arange(3), "mask": np.ones((3, 5), dtype=bool)})
     assert sig.input_format == "tensors"
     assert [(s.name, s.datatype, s.shape) for s in sig.inputs] == [
@@ -88,7 +97,10 @@ def test_safe_casts_are_made_and_lossy_ones_refused() -> None:
     ("data", "message"),
     [
         ({"age": [1], "income": [1.0]}, r"missing input\(s\) \['city', 'vip'\]"),
-        ({"age": ["x"], "income": [1.0], "city": ["a"], "vip": [True]}, "'age' holds values that are not INT64"),
+        (
+            {"age": ["x"], "income": [1.0], "city": ["a"], "vip": [True]},
+            "'age' holds values that are not INT64",
+        ),
         ({"age": [1, 2], "income": [1.0], "city": ["a"], "vip": [True]}, "different lengths"),
         (np.zeros((2, 7)), "takes 4 named columns"),
     ],

@@ -45,17 +45,29 @@ def test_pipeline_with_column_transformer_round_trips(tmp_path: Path, mixed) -> 
     frame, target = mixed
     model = Pipeline(
         [
-            ("prep", ColumnTransformer([("num", StandardScaler(), ["amount", "age"]), ("cat", OneHotEncoder(), ["country"])])),
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), ["amount", "age"]),
+                        ("cat", OneHotEncoder(), ["country"]),
+                    ]
+                ),
+            ),
             ("clf", LogisticRegression()),
         ]
     ).fit(frame, target)
     assert detect_flavor(model).name == "sklearn"
-    package = seaway.save_model(model, tmp_path / "pkg", sample_input=frame.head(20), reference_data=frame)
+    package = seaway.save_model(
+        model, tmp_path / "pkg", sample_input=frame.head(20), reference_data=frame
+    )
     assert package.manifest.needs_trust == []
     assert [o.name for o in package.manifest.signature.outputs] == ["predict", "predict_proba"]  # type: ignore[union-attr]
     loaded = load_package(package.path)
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
-    np.testing.assert_allclose(loaded.predict_proba(frame.to_dict("records")), model.predict_proba(frame))
+    np.testing.assert_allclose(
+        loaded.predict_proba(frame.to_dict("records")), model.predict_proba(frame)
+    )
     pd.testing.assert_frame_equal(loaded.input_example(), frame.head(5))
 
 
@@ -76,7 +88,9 @@ def test_custom_code_in_a_pipeline_needs_trust(tmp_path: Path) -> None:
     assert "_double" in package.manifest.needs_trust[0]
     with pytest.raises(UntrustedPackageError, match=r"_double.*trusted=True"):
         load_package(package.path)
-    np.testing.assert_array_equal(load_package(package.path, trusted=True).predict(x), model.predict(x))
+    np.testing.assert_array_equal(
+        load_package(package.path, trusted=True).predict(x), model.predict(x)
+    )
 
 
 def test_a_sample_the_model_cannot_predict_on_is_refused(tmp_path: Path, tabular) -> None:
@@ -109,7 +123,9 @@ def test_python_model_with_artifacts(tmp_path: Path) -> None:
     instance = Scaler()
     instance.factor = 3.0
     x = np.arange(6.0).reshape(3, 2)
-    package = seaway.save_model(instance, tmp_path / "pkg", sample_input=x, artifacts={"factor": factor})
+    package = seaway.save_model(
+        instance, tmp_path / "pkg", sample_input=x, artifacts={"factor": factor}
+    )
     assert package.manifest.needs_trust == []  # the class comes from an importable module
     np.testing.assert_array_equal(load_package(package.path).predict(x), x * 3)
 
@@ -130,7 +146,9 @@ def test_python_model_must_be_constructible_without_arguments(tmp_path: Path) ->
 def test_artifacts_are_only_for_python_models(tmp_path: Path, tabular) -> None:
     frame, target = tabular
     with pytest.raises(seaway.SeawayError, match="artifacts= and code_paths="):
-        seaway.save_model(LogisticRegression().fit(frame, target), tmp_path / "p", artifacts={"a": tmp_path})
+        seaway.save_model(
+            LogisticRegression().fit(frame, target), tmp_path / "p", artifacts={"a": tmp_path}
+        )
 
 
 SCRIPT = textwrap.dedent(
@@ -154,7 +172,9 @@ SCRIPT = textwrap.dedent(
 def test_a_class_from_a_script_is_packaged_with_its_code(tmp_path: Path) -> None:
     script, marker = tmp_path / "train_adder.py", tmp_path / "marker"
     script.write_text(SCRIPT)
-    subprocess.run([sys.executable, str(script), str(tmp_path / "pkg"), str(marker)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "pkg"), str(marker)], check=True, timeout=120
+    )
     marker.unlink()
     with pytest.raises(UntrustedPackageError, match="code/train_adder.py"):
         load_package(tmp_path / "pkg")

@@ -40,7 +40,10 @@ def upgrade() -> None:
         sa.Column("lineage", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["name"], ["seaway_models.name"], name="fk_seaway_model_versions_name", ondelete="CASCADE"
+            ["name"],
+            ["seaway_models.name"],
+            name="fk_seaway_model_versions_name",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("name", "version", name="pk_seaway_model_versions"),
     )

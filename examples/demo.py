@@ -1,0 +1,84 @@
+"""The `make demo` walk-through: train, register, inspect with the CLI, load back, predict.
+
+Runs against the embedded default registry (SQLite under ./.seaway). Each run registers a new
+version of the same model and moves the `production` alias to it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+import seaway
+
+MODEL = "demo-fraud"
+
+
+def make_transactions(rows: int = 2_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.gamma(2.0, 60.0, rows).round(2),
+            "hour": rng.integers(0, 24, rows),
+            "country": rng.choice(["NO", "PE", "JP", "US"], rows),
+            "card_age_days": rng.integers(1, 3_000, rows),
+        }
+    )
+    risk = (frame["amount"] > 250) & (frame["hour"] < 6) | (frame["card_age_days"] < 30)
+    return frame, (risk ^ (rng.random(rows) < 0.03)).astype(int).rename("fraud")
+
+
+def cli(*args: str) -> None:
+    print(f"\n$ seaway {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, "-m", "seaway", *args], check=True)
+
+
+def main() -> None:
+    features, labels = make_transactions()
+    train_x, test_x, train_y, test_y = train_test_split(features, labels, random_state=0)
+    model = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer(
+                    [("country", OneHotEncoder(), ["country"])], remainder="passthrough"
+                ),
+            ),
+            ("forest", RandomForestClassifier(n_estimators=50, max_depth=6, random_state=0)),
+        ]
+    ).fit(train_x, train_y)
+    accuracy = float((model.predict(test_x) == test_y).mean())
+    print(f"Trained a fraud classifier: test accuracy {accuracy:.3f}")
+
+    version = seaway.log_model(
+        model,
+        MODEL,
+        sample_input=train_x.head(20),
+        reference_data=train_x,
+        metrics={"accuracy": accuracy},
+        tags={"owner": "demo"},
+        description="Random forest on synthetic card transactions",
+    )
+    print(f"Registered {version.uri}")
+    cli("models", "alias", MODEL, "production", str(version.version))
+    cli("models", "list")
+    cli("models", "show", f"{MODEL}@production")
+
+    loaded = seaway.load_model(f"models:/{MODEL}@production")
+    sample = test_x.head(3)
+    print(f"\nLoaded {loaded.info.uri} (version {loaded.info.version}); predicting on:")
+    print(sample.to_string(index=False))
+    print("fraud:      ", loaded.predict(sample).tolist())
+    print("probability:", loaded.predict_proba(sample)[:, 1].round(3).tolist())
+
+
+if __name__ == "__main__":
+    main()

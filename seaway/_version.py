@@ -1,0 +1,3 @@
+"""Seaway's version, importable from any layer. pyproject.toml reads it from here."""
+
+__version__ = "0.1.0.dev0"
