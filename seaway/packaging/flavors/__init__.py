@@ -14,6 +14,7 @@ from seaway.packaging.flavors.base import (
     SaveOptions,
 )
 from seaway.packaging.flavors.lightgbm import LightGBMFlavor
+from seaway.packaging.flavors.mlflow_pyfunc import MlflowPyfuncFlavor
 from seaway.packaging.flavors.onnx import OnnxFlavor
 from seaway.packaging.flavors.pyfunc import ModelContext, PythonFunctionFlavor, PythonModel
 from seaway.packaging.flavors.sklearn import SklearnFlavor
@@ -27,6 +28,7 @@ FLAVORS: tuple[Flavor, ...] = (
     OnnxFlavor(),
     SklearnFlavor(),
     PythonFunctionFlavor(),
+    MlflowPyfuncFlavor(),
 )
 _BY_NAME = {flavor.name: flavor for flavor in FLAVORS}
 
