@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from seaway.errors import InvalidInputError, SignatureError
 from seaway.types import Datatype
@@ -38,6 +38,9 @@ class TensorSpec(BaseModel):
     name: str
     datatype: Datatype
     shape: tuple[int, ...]
+    #: For pandas categorical columns: the categories in order, so the model is handed the same
+    #: categorical dtype it was trained on (XGBoost and LightGBM need it) whatever the input was.
+    categories: tuple[Any, ...] | None = Field(default=None, exclude_if=lambda value: value is None)
 
     def describe(self) -> str:
         return f"{self.name}: {self.datatype.value}{list(self.shape)}"
@@ -100,9 +103,7 @@ class Signature(BaseModel):
             frame = pd.DataFrame(array, columns=names)
         frame = frame.rename(columns=str)
         _check_names(frame.columns, names, extra_ok=True)
-        columns = {
-            spec.name: _coerce_array(frame[spec.name].to_numpy(), spec) for spec in self.inputs
-        }
+        columns = {spec.name: _coerce_column(frame[spec.name], spec) for spec in self.inputs}
         return pd.DataFrame(columns, index=frame.index)
 
 
@@ -138,14 +139,7 @@ def _describe(
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise SignatureError(f"{what} is an empty DataFrame; pass at least one row")
-        specs = tuple(
-            TensorSpec(
-                name=str(col),
-                datatype=_datatype(data[col].dtype, f"{what} column {col!r}"),
-                shape=(-1,),
-            )
-            for col in data.columns
-        )
+        specs = tuple(_column_spec(data[col], str(col), what) for col in data.columns)
         return "dataframe", specs
     if isinstance(data, Mapping):
         if not data:
@@ -154,6 +148,27 @@ def _describe(
             _array_spec(_as_array(v, what), str(k), what) for k, v in data.items()
         )
     return "tensor", (_array_spec(_as_array(data, what), default_name, what),)
+
+
+def _column_spec(column: pd.Series, name: str, what: str) -> TensorSpec:
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = dtype.categories
+        return TensorSpec(
+            name=name,
+            datatype=_datatype(categories.dtype, f"{what} column {name!r} categories"),
+            shape=(-1,),
+            categories=tuple(_json_scalar(value) for value in categories),
+        )
+    return TensorSpec(name=name, datatype=_datatype(dtype, f"{what} column {name!r}"), shape=(-1,))
+
+
+def _coerce_column(column: pd.Series, spec: TensorSpec) -> Any:
+    values = _coerce_array(column.to_numpy(), spec)
+    if spec.categories is None:
+        return values
+    # values outside the training categories become missing, as pandas and the GBDTs treat them
+    return pd.Categorical(values, categories=list(spec.categories))
 
 
 def _as_array(value: Any, what: str) -> np.ndarray[Any, Any]:

@@ -368,3 +368,42 @@ def test_onnx_save_needs_onnx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingDependencyError, match=r"seaway\[onnx\]"):
         save_model(tmp_path / "model.onnx", tmp_path / "pkg")
+
+
+# --- pandas categorical columns survive the signature ------------------------------------------
+
+
+def _categorical_frame() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.normal(size=300),
+            "country": pd.Categorical(
+                rng.choice(["NO", "PE", "JP"], 300), categories=["JP", "NO", "PE"]
+            ),
+        }
+    )
+    target = ((frame["country"] == "JP") ^ (frame["amount"] > 0)).astype(np.int64).to_numpy()
+    return frame, target
+
+
+def test_categorical_columns_reach_lightgbm_and_xgboost_as_categories(tmp_path: Path) -> None:
+    frame, target = _categorical_frame()
+    models = {
+        "lgb": lgb.LGBMClassifier(n_estimators=10, min_child_samples=5, verbose=-1).fit(
+            frame, target
+        ),
+        "xgb": xgb.XGBClassifier(n_estimators=10, enable_categorical=True, tree_method="hist").fit(
+            frame, target
+        ),
+    }
+    plain = {"amount": frame["amount"].tolist(), "country": frame["country"].astype(str).tolist()}
+    for key, model in models.items():
+        package = save_model(model, tmp_path / key, sample_input=frame.head(20))
+        spec = package.manifest.signature.inputs[1]  # type: ignore[union-attr]
+        assert spec.categories == ("JP", "NO", "PE")
+        loaded = load_package(package.path)
+        expected = model.predict_proba(frame)
+        np.testing.assert_allclose(loaded.predict_proba(frame), expected, rtol=1e-6, err_msg=key)
+        # JSON-like input without a category dtype is given the training categories
+        np.testing.assert_allclose(loaded.predict_proba(plain), expected, rtol=1e-6, err_msg=key)
