@@ -2,19 +2,16 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: demo test lint typecheck unit venv clean
+.PHONY: demo test lint typecheck unit clean
 
-demo: EXTRAS = sklearn
-demo: venv
+demo: $(VENV)/.installed-sklearn
 	$(BIN)/python examples/demo.py
 
-test: EXTRAS = test
-test: venv lint typecheck unit
+test: $(VENV)/.installed-test
+	$(MAKE) lint typecheck unit
 
-venv: $(VENV)/.installed-$(EXTRAS)
-
+# One stamp per extras set; reinstalls when pyproject.toml changes.
 $(VENV)/.installed-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
