@@ -68,9 +68,9 @@ class Settings(BaseModel):
         file_path = config_file or env.get(CONFIG_ENV_VAR)
         from_file: dict[str, Any] = {}
         if file_path:
-            from_file = _read_config_file(Path(file_path), required=True)
+            from_file = _read_config_file(Path(file_path))
         elif (home_path / "config.yaml").is_file():
-            from_file = _read_config_file(home_path / "config.yaml", required=False)
+            from_file = _read_config_file(home_path / "config.yaml")
 
         def pick(key: str, default: Any) -> Any:
             for source in (explicit, from_env, from_file):
@@ -89,7 +89,7 @@ class Settings(BaseModel):
             raise ConfigError(f"invalid settings: {exc}") from exc
 
 
-def _read_config_file(path: Path, *, required: bool) -> dict[str, Any]:
+def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:

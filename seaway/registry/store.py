@@ -19,12 +19,10 @@ from fsspec.implementations.local import LocalFileSystem
 
 from seaway.errors import ArtifactStoreError, MissingDependencyError
 
-#: fsspec protocols and the Seaway extra that installs their driver.
+#: fsspec protocols that a Seaway extra installs the driver for.
 _PROTOCOL_EXTRAS = {
     "s3": ("s3fs", "s3"),
     "s3a": ("s3fs", "s3"),
-    "gs": ("gcsfs", "gcs"),
-    "gcs": ("gcsfs", "gcs"),
 }
 
 
@@ -41,8 +39,12 @@ class ArtifactStore:
             self._fs, path = fsspec.core.url_to_fs(root)
         except ImportError as exc:
             protocol = root.split("://", 1)[0]
-            package, extra = _PROTOCOL_EXTRAS.get(protocol, (protocol + "fs", protocol))
-            raise MissingDependencyError(package, extra, f"The artifact store {root}") from exc
+            if protocol in _PROTOCOL_EXTRAS:
+                package, extra = _PROTOCOL_EXTRAS[protocol]
+                raise MissingDependencyError(package, extra, f"The artifact store {root}") from exc
+            raise ArtifactStoreError(
+                f"artifact store {root!r} needs fsspec's driver for {protocol}:// ({exc}); install it"
+            ) from exc
         except (ValueError, OSError) as exc:
             raise ArtifactStoreError(f"artifact store {root!r} cannot be opened: {exc}") from exc
         self._path = path.rstrip("/")
