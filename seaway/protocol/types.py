@@ -1,0 +1,75 @@
+"""Transport-neutral inference requests and responses (the Open Inference Protocol's model).
+
+REST (JSON and binary), gRPC and MLflow adapters all decode into these types, and the data plane
+only ever sees them. Tensor data is always a numpy array already in its final shape and dtype;
+BYTES tensors are object arrays of ``bytes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from seaway.types import Datatype
+
+#: Parameter values allowed by the protocol (gRPC ``InferParameter``: bool, int64, string, double).
+ParameterValue = bool | int | float | str
+Parameters = Mapping[str, ParameterValue]
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    datatype: Datatype
+    shape: tuple[int, ...]
+    data: np.ndarray[Any, Any]
+    parameters: Parameters = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestedOutput:
+    name: str
+    #: REST binary tensor extension: ``True``/``False`` as the client asked, ``None`` = request default.
+    binary: bool | None = None
+    parameters: Parameters = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    model_name: str
+    inputs: tuple[Tensor, ...]
+    model_version: str | None = None
+    id: str | None = None
+    #: Empty means every output of the model.
+    outputs: tuple[RequestedOutput, ...] = ()
+    parameters: Parameters = field(default_factory=dict)
+    #: REST ``binary_data_output``: default for outputs that do not say.
+    binary_output: bool = False
+
+
+@dataclass(frozen=True)
+class InferResponse:
+    model_name: str
+    outputs: tuple[Tensor, ...]
+    model_version: str | None = None
+    id: str | None = None
+    parameters: Parameters = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TensorMetadata:
+    name: str
+    datatype: Datatype
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    name: str
+    versions: tuple[str, ...]
+    platform: str
+    inputs: tuple[TensorMetadata, ...]
+    outputs: tuple[TensorMetadata, ...]
