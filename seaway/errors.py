@@ -22,7 +22,12 @@ classes to HTTP and gRPC codes with two small tables.
     │   ├── NotFoundError            unknown model, version or alias
     │   ├── ConflictError            the operation clashes with current state (alias in use, ...)
     │   └── RegistryUnavailableError the database cannot be reached or is not a Seaway registry
-    └── ArtifactStoreError           the artifact store cannot be read or written
+    ├── ArtifactStoreError           the artifact store cannot be read or written
+    └── ServingError
+        ├── ServerBusyError          a bounded queue is full: retry later (HTTP 429)
+        ├── ModelUnavailableError    no healthy replica can serve the model now (HTTP 503)
+        ├── InferenceTimeoutError    the request did not finish within its deadline (HTTP 504)
+        └── PredictionError          the model raised while predicting on valid input (HTTP 500)
 """
 
 from __future__ import annotations
@@ -109,4 +114,28 @@ class RegistryUnavailableError(RegistryError):
 
 
 class ArtifactStoreError(SeawayError):
+    pass
+
+
+class ServingError(SeawayError):
+    pass
+
+
+class ServerBusyError(ServingError):
+    """Carries ``retry_after`` seconds, sent as the ``Retry-After`` header."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelUnavailableError(ServingError):
+    pass
+
+
+class InferenceTimeoutError(ServingError):
+    pass
+
+
+class PredictionError(ServingError):
     pass
