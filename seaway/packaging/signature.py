@@ -117,12 +117,30 @@ def infer_signature(sample_input: Any, sample_output: Any = None) -> Signature:
 
 
 def infer_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> tuple[TensorSpec, ...]:
-    """Describe what a model's predict returned; a tuple gives ``name-0``, ``name-1``..."""
+    """Describe what a model's predict returned, named as :func:`split_outputs` names it."""
+    return tuple(
+        _array_spec(_as_array(value, "model output"), key, "model output")
+        for key, value in split_outputs(output, name).items()
+    )
+
+
+def split_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> dict[str, Any]:
+    """Name each tensor a predict returned: ``name`` for one array, ``name-0``, ``name-1``... for
+    a tuple, the keys of a dict, the columns of a DataFrame. Servers and signatures agree on it."""
+    output = to_numpy(output)
     if isinstance(output, tuple):
-        return tuple(
-            spec for i, part in enumerate(output) for spec in infer_outputs(part, f"{name}-{i}")
-        )
-    return _describe(output, name, "model output")[1]
+        return {
+            key: value
+            for i, part in enumerate(output)
+            for key, value in split_outputs(part, f"{name}-{i}").items()
+        }
+    if isinstance(output, Mapping):
+        return {str(key): np.asarray(to_numpy(value)) for key, value in output.items()}
+    if isinstance(output, pd.DataFrame):
+        return {str(col): output[col].to_numpy() for col in output.columns}
+    if isinstance(output, pd.Series):
+        return {name: output.to_numpy()}
+    return {name: np.asarray(output)}
 
 
 def to_numpy(value: Any) -> Any:

@@ -1,0 +1,210 @@
+"""A pool of replicas of one model version: routing, restarts, retries and timeouts.
+
+- A call goes to an idle healthy replica (the batcher never has more calls in flight than there
+  are replicas, so one is idle whenever a batch is dispatched).
+- A replica that dies is restarted in the background; the call it held is retried once on
+  another replica, so a crash costs latency, not answers. If the retry cannot run either, the
+  caller gets ``ModelUnavailableError`` (503): never silence, never a hang.
+- A call that outlives ``timeout`` kills its replica (it is hung or far too slow) and fails with
+  ``InferenceTimeoutError``; the replica is restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from seaway.errors import InferenceTimeoutError, ModelLoadError, ModelUnavailableError
+from seaway.runtime.replica import Replica, ReplicaDiedError, ReplicaSpec
+
+log = logging.getLogger("seaway.runtime.pool")
+
+#: Restarts in a row that fail to load before the pool stops trying.
+MAX_FAILED_RESTARTS = 5
+
+
+class PoolState(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    DEGRADED = "degraded"  # some replicas are down and restarting
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class ReplicaPool:
+    def __init__(
+        self,
+        spec: ReplicaSpec,
+        replicas: int = 1,
+        *,
+        timeout: float | None = 30.0,
+        on_restart: Callable[[], None] | None = None,
+    ) -> None:
+        if replicas < 1:
+            raise ValueError("a pool needs at least one replica")
+        self.spec = spec
+        self.timeout = timeout
+        self._replicas = [Replica(spec, index) for index in range(replicas)]
+        self._idle: asyncio.Condition | None = None
+        self._restarting: set[int] = set()
+        #: Replica indexes handed to a caller and not yet released (Replica.busy is set too late:
+        #: wait_for starts the call in a task, one loop iteration after _acquire returns).
+        self._reserved: set[int] = set()
+        self._failed_restarts = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._on_restart = on_restart
+        self.restarts = 0
+        self.state = PoolState.LOADING
+        self.error: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self._replicas)
+
+    @property
+    def healthy(self) -> int:
+        return sum(1 for r in self._replicas if r.alive and r.index not in self._restarting)
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [r.pid for r in self._replicas]
+
+    async def start(self) -> None:
+        """Start every replica; raises ``ModelLoadError`` (and stops them) if any fails."""
+        self._idle = asyncio.Condition()
+        results = await asyncio.gather(*(r.start() for r in self._replicas), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            self.state = PoolState.FAILED
+            self.error = str(errors[0])
+            await self.stop()
+            raise (
+                errors[0]
+                if isinstance(errors[0], ModelLoadError)
+                else ModelLoadError(str(errors[0]))
+            )
+        self.state = PoolState.READY
+        monitor = asyncio.get_running_loop().create_task(self._monitor())
+        self._tasks.add(monitor)
+        monitor.add_done_callback(self._tasks.discard)
+
+    async def _monitor(self, interval: float = 0.5) -> None:
+        """Restart replicas that died while idle (a crash with no call in flight)."""
+        while self.state is not PoolState.STOPPED:
+            for replica in self._replicas:
+                if not replica.alive and replica.index not in self._reserved:
+                    self._schedule_restart(replica)
+            await asyncio.sleep(interval)
+
+    async def call(self, inputs: Any, outputs: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
+        for attempt in (1, 2):
+            replica = await self._acquire()
+            try:
+                return await self._call_one(replica, inputs, outputs)
+            except ReplicaDiedError as exc:
+                self._schedule_restart(replica)
+                if attempt == 2:
+                    raise ModelUnavailableError(
+                        f"the model's replicas crashed twice on this request ({exc}); "
+                        "it was not answered"
+                    ) from exc
+                log.warning("replica %s died during a call; retrying once", replica.index)
+            finally:
+                await self._release(replica)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call_one(
+        self, replica: Replica, inputs: Any, outputs: Sequence[str]
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        if self.timeout is None:
+            return await replica.call(inputs, outputs)
+        try:
+            return await asyncio.wait_for(replica.call(inputs, outputs), self.timeout)
+        except TimeoutError:
+            replica.kill()
+            self._schedule_restart(replica)
+            raise InferenceTimeoutError(
+                f"the model did not answer within {self.timeout:g} s; its replica was restarted"
+            ) from None
+
+    async def _acquire(self) -> Replica:
+        assert self._idle is not None, "start() the pool first"
+        async with self._idle:
+            while True:
+                if self.state in (PoolState.FAILED, PoolState.STOPPED):
+                    raise ModelUnavailableError(
+                        f"the model is unavailable: {self.error or self.state.value}"
+                    )
+                candidates = [
+                    r
+                    for r in self._replicas
+                    if r.index not in self._reserved and r.index not in self._restarting and r.alive
+                ]
+                if candidates:
+                    chosen = min(candidates, key=lambda r: r.calls)
+                    self._reserved.add(chosen.index)
+                    return chosen
+                await self._idle.wait()
+
+    async def _release(self, replica: Replica) -> None:
+        assert self._idle is not None
+        async with self._idle:
+            self._reserved.discard(replica.index)
+            self._idle.notify()
+
+    async def _wake_all(self) -> None:
+        """Replica set or pool state changed: let every waiter look again."""
+        if self._idle is not None:
+            async with self._idle:
+                self._idle.notify_all()
+
+    def _schedule_restart(self, replica: Replica) -> None:
+        if replica.index in self._restarting or self.state is PoolState.STOPPED:
+            return
+        self._restarting.add(replica.index)
+        self.state = PoolState.DEGRADED
+        task = asyncio.get_running_loop().create_task(self._restart(replica))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart(self, old: Replica) -> None:
+        old.kill()
+        self.restarts += 1
+        if self._on_restart is not None:
+            self._on_restart()
+        fresh = Replica(self.spec, old.index)
+        try:
+            await fresh.start()
+        except ModelLoadError as exc:
+            self._failed_restarts += 1
+            log.error("replica %s failed to restart: %s", old.index, exc)
+            if self._failed_restarts >= MAX_FAILED_RESTARTS:
+                self.state, self.error = PoolState.FAILED, str(exc)
+            else:
+                await asyncio.sleep(min(2.0**self._failed_restarts, 30.0))
+                self._restarting.discard(old.index)
+                self._schedule_restart(old)
+            await self._wake_all()
+            return
+        self._failed_restarts = 0
+        self._replicas[old.index] = fresh
+        self._restarting.discard(old.index)
+        if not self._restarting and self.state is PoolState.DEGRADED:
+            self.state = PoolState.READY
+        log.info("replica %s restarted (pid %s)", old.index, fresh.pid)
+        await self._wake_all()
+
+    async def stop(self) -> None:
+        self.state = PoolState.STOPPED
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.gather(*(r.stop() for r in self._replicas), return_exceptions=True)
+        await self._wake_all()
