@@ -9,6 +9,8 @@ classes to HTTP and gRPC codes with two small tables.
     ├── ConfigError                  bad setting, unreadable config file
     ├── MissingDependencyError       an optional extra is not installed (names the extra)
     ├── InvalidInputError            inputs do not match a model's signature
+    │   ├── UnsupportedMediaTypeError a request body's Content-Type is not one we read (HTTP 415)
+    │   └── BodyTooLargeError        a request body over the server's limit (HTTP 413)
     ├── UnsupportedOperationError    the model cannot do this (predict_proba on a regressor)
     ├── PackagingError
     │   ├── UnsupportedModelError    no flavor knows this object
@@ -23,11 +25,15 @@ classes to HTTP and gRPC codes with two small tables.
     │   ├── ConflictError            the operation clashes with current state (alias in use, ...)
     │   └── RegistryUnavailableError the database cannot be reached or is not a Seaway registry
     ├── ArtifactStoreError           the artifact store cannot be read or written
+    ├── AuthError
+    │   ├── AuthenticationError      no API key, or one that is unknown or revoked (HTTP 401)
+    │   └── PermissionDeniedError    a valid key without the scope this call needs (HTTP 403)
     └── ServingError
         ├── ServerBusyError          a bounded queue is full: retry later (HTTP 429)
+        │   └── RateLimitedError     an API key's request rate is over its limit (HTTP 429)
         ├── ModelUnavailableError    no healthy replica can serve the model now (HTTP 503)
         ├── InferenceTimeoutError    the request did not finish within its deadline (HTTP 504)
-        └── PredictionError          the model raised while predicting on valid input (HTTP 500)
+        └── PredictionError          the model raised on this input (HTTP 400, as Triton does)
 """
 
 from __future__ import annotations
@@ -58,6 +64,14 @@ class MissingDependencyError(SeawayError, ImportError):
 
 
 class InvalidInputError(SeawayError, ValueError):
+    pass
+
+
+class UnsupportedMediaTypeError(InvalidInputError):
+    pass
+
+
+class BodyTooLargeError(InvalidInputError):
     pass
 
 
@@ -117,6 +131,18 @@ class ArtifactStoreError(SeawayError):
     pass
 
 
+class AuthError(SeawayError):
+    pass
+
+
+class AuthenticationError(AuthError):
+    pass
+
+
+class PermissionDeniedError(AuthError):
+    pass
+
+
 class ServingError(SeawayError):
     pass
 
@@ -127,6 +153,10 @@ class ServerBusyError(ServingError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimitedError(ServerBusyError):
+    pass
 
 
 class ModelUnavailableError(ServingError):
