@@ -6,6 +6,7 @@ change to it is deliberate.
 
 from seaway._version import __version__
 from seaway.api import load_model, log_model
+from seaway.client import Client
 from seaway.config import Settings
 from seaway.errors import (
     InvalidInputError,
@@ -20,6 +21,7 @@ from seaway.registry import ModelVersion, RegisteredModel, Registry
 from seaway.runtime import Model
 
 __all__ = [
+    "Client",
     "InvalidInputError",
     "Model",
     "ModelContext",

@@ -11,6 +11,8 @@ import typer
 from seaway._version import __version__
 from seaway.cli import models
 from seaway.cli.output import err_console
+from seaway.cli.predict import predict_command
+from seaway.cli.serve import serve_command
 from seaway.cli.state import CliState
 from seaway.errors import SeawayError
 
@@ -22,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models.app, name="models")
+app.command("serve")(serve_command)
+app.command("predict")(predict_command)
 
 
 def _version(value: bool) -> None:

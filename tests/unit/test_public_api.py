@@ -5,6 +5,7 @@ from __future__ import annotations
 import seaway
 
 EXPECTED = {
+    "Client",
     "InvalidInputError",
     "Model",
     "ModelContext",

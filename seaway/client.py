@@ -1,0 +1,163 @@
+"""``seaway.Client``: call a Seaway (or any Open Inference Protocol) server from Python.
+
+DataFrames travel as one tensor per column, arrays as one tensor named after the model's input
+(learnt once from its metadata), dicts as named tensors. HTTP errors come back as the same Seaway
+exceptions the server raised (``InvalidInputError`` for a 400, ``NotFoundError`` for a 404, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from seaway.errors import (
+    InferenceTimeoutError,
+    InvalidInputError,
+    ModelUnavailableError,
+    NotFoundError,
+    SeawayError,
+    ServerBusyError,
+    ServingError,
+)
+from seaway.types import Datatype
+
+_STATUS_ERRORS: dict[int, type[SeawayError]] = {
+    400: InvalidInputError,
+    404: NotFoundError,
+    413: InvalidInputError,
+    415: InvalidInputError,
+    503: ModelUnavailableError,
+    504: InferenceTimeoutError,
+}
+
+
+class Client:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8080",
+        *,
+        timeout: float = 30.0,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        all_headers = dict(headers or {})
+        if api_key:
+            all_headers["Authorization"] = f"Bearer {api_key}"
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=all_headers)
+        self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ---- calls ---------------------------------------------------------------------------------
+
+    def live(self) -> bool:
+        return self._get("/v2/health/live", allow=(200, 503)).status_code == 200
+
+    def ready(self, model: str | None = None, version: str | int | None = None) -> bool:
+        path = "/v2/health/ready" if model is None else f"{_model_path(model, version)}/ready"
+        return self._get(path, allow=(200, 503)).status_code == 200
+
+    def metadata(self, model: str, version: str | int | None = None) -> dict[str, Any]:
+        key = (model, None if version is None else str(version))
+        if key not in self._metadata:
+            self._metadata[key] = self._get(_model_path(model, version)).json()
+        return self._metadata[key]
+
+    def predict(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        version: str | int | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> Any:
+        """The model's ``predict`` output as an array; with ``outputs=[...]``, a dict of them."""
+        result = self.infer(model, inputs, version=version, outputs=outputs or ["predict"])
+        return result if outputs else result["predict"]
+
+    def predict_proba(self, model: str, inputs: Any, *, version: str | int | None = None) -> Any:
+        return self.infer(model, inputs, version=version, outputs=["predict_proba"])[
+            "predict_proba"
+        ]
+
+    def infer(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        version: str | int | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        body: dict[str, Any] = {"inputs": self._tensors(model, version, inputs)}
+        if outputs:
+            body["outputs"] = [{"name": name} for name in outputs]
+        answer = self._request("POST", f"{_model_path(model, version)}/infer", json=body)
+        return {out["name"]: _decode(out) for out in answer.json()["outputs"]}
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    def _tensors(self, model: str, version: str | int | None, inputs: Any) -> list[dict[str, Any]]:
+        if isinstance(inputs, pd.DataFrame):
+            return [_encode(str(col), inputs[col].to_numpy()) for col in inputs.columns]
+        if isinstance(inputs, Mapping):
+            return [_encode(str(name), np.asarray(value)) for name, value in inputs.items()]
+        meta_inputs = self.metadata(model, version).get("inputs") or [{"name": "input"}]
+        array = np.asarray(inputs)
+        # a dataframe model takes one 2-D tensor with its columns in order, under any name
+        dataframe_model = len(meta_inputs) > 1 and array.ndim == 2
+        name = "input" if dataframe_model else meta_inputs[0]["name"]
+        return [_encode(name, array)]
+
+    def _get(self, path: str, allow: Sequence[int] = (200,)) -> httpx.Response:
+        return self._request("GET", path, allow=allow)
+
+    def _request(
+        self, method: str, path: str, allow: Sequence[int] = (200,), **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            answer = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise InferenceTimeoutError(f"{self.url}{path} did not answer in time: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise ModelUnavailableError(f"cannot reach the server at {self.url}: {exc}") from exc
+        if answer.status_code in allow:
+            return answer
+        try:
+            message = answer.json().get("error") or answer.json().get("message") or answer.text
+        except ValueError:
+            message = answer.text
+        message = f"{answer.status_code} from {self.url}{path}: {message}"
+        if answer.status_code == 429:
+            raise ServerBusyError(message, float(answer.headers.get("Retry-After", "1")))
+        raise _STATUS_ERRORS.get(answer.status_code, ServingError)(message)
+
+
+def _model_path(model: str, version: str | int | None) -> str:
+    return f"/v2/models/{model}" if version is None else f"/v2/models/{model}/versions/{version}"
+
+
+def _encode(name: str, array: np.ndarray[Any, Any]) -> dict[str, Any]:
+    datatype = Datatype.from_numpy(array.dtype)
+    if datatype is Datatype.BYTES:
+        data: list[Any] = [v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]
+    else:
+        data = array.ravel().tolist()
+    return {"name": name, "shape": list(array.shape), "datatype": datatype.value, "data": data}
+
+
+def _decode(tensor: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+    datatype = Datatype(tensor["datatype"])
+    dtype = object if datatype is Datatype.BYTES else datatype.numpy_dtype
+    return np.array(tensor.get("data", []), dtype=dtype).reshape(tensor["shape"])

@@ -1,0 +1,142 @@
+"""The transport-agnostic data plane: every adapter (REST, gRPC, MLflow) calls into this.
+
+It holds the routing table (model name -> served versions, and which version answers when none is
+named), never touches the registry or the database, and applies the request deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seaway.errors import InferenceTimeoutError, ModelUnavailableError, NotFoundError
+from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
+from seaway.serving.model import ServedModel, output_tensors
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """An immutable snapshot: swapped whole, so a request sees one consistent table."""
+
+    versions: dict[str, dict[str, ServedModel]]
+    default: dict[str, str]
+
+
+class DataPlane:
+    def __init__(self, *, request_timeout: float | None = None) -> None:
+        self._table = RoutingTable({}, {})
+        self.request_timeout = request_timeout
+        self.started_at = time.time()
+
+    # ---- routing table ------------------------------------------------------------------------
+
+    def publish(self, models: Sequence[ServedModel], default: dict[str, str] | None = None) -> None:
+        """Replace the routing table. ``default`` names the version that answers unversioned
+        requests per model; otherwise the highest version number does."""
+        versions: dict[str, dict[str, ServedModel]] = {}
+        for model in models:
+            versions.setdefault(model.name, {})[model.version] = model
+        chosen = dict(default or {})
+        for name, by_version in versions.items():
+            chosen.setdefault(name, max(by_version, key=_version_key))
+        self._table = RoutingTable(versions, chosen)
+
+    @property
+    def models(self) -> list[ServedModel]:
+        return [m for by_version in self._table.versions.values() for m in by_version.values()]
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        table = self._table
+        by_version = table.versions.get(name)
+        if by_version is None:
+            known = ", ".join(sorted(table.versions)) or "none"
+            raise NotFoundError(f"model {name!r} is not served here (served models: {known})")
+        if version is None:
+            return by_version[table.default[name]]
+        try:
+            return by_version[version]
+        except KeyError:
+            raise NotFoundError(
+                f"model {name!r} has no served version {version!r} "
+                f"(served: {', '.join(sorted(by_version, key=_version_key))})"
+            ) from None
+
+    def default_version(self, name: str) -> str:
+        return self.get(name).version
+
+    @property
+    def ready(self) -> bool:
+        models = self.models
+        return bool(models) and all(m.ready for m in models)
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        return self.get(name, version).ready
+
+    def metadata(self, name: str, version: str | None = None) -> ModelMetadata:
+        model = self.get(name, version)
+        meta = model.metadata()
+        served = tuple(sorted(self._table.versions[name], key=_version_key))
+        return ModelMetadata(
+            meta.name,
+            served if version is None else (model.version,),
+            meta.platform,
+            meta.inputs,
+            meta.outputs,
+        )
+
+    # ---- inference ------------------------------------------------------------------------------
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        model = self.get(request.model_name, request.model_version)
+        if not model.ready:
+            raise ModelUnavailableError(
+                f"model {model.name!r} version {model.version} is not ready ({model.pool.state.value})"
+            )
+        native, rows = model.native_inputs(request.inputs)
+        outputs = model.requested_outputs([o.name for o in request.outputs])
+        results = await self._with_deadline(model.predict(native, rows, outputs))
+        return InferResponse(
+            model_name=model.name,
+            model_version=model.version,
+            id=request.id,
+            outputs=output_tensors(results),
+        )
+
+    async def predict_native(
+        self, name: str, version: str | None, data: Any, outputs: Sequence[str] = ()
+    ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
+        """For formats that are not tensors (MLflow scoring): ``data`` goes to the signature as is."""
+        model = self.get(name, version)
+        if not model.ready:
+            raise ModelUnavailableError(
+                f"model {model.name!r} is not ready ({model.pool.state.value})"
+            )
+        signature = model.signature
+        native = signature.coerce(data) if signature is not None else data
+        rows = len(native) if hasattr(native, "__len__") else 1
+        if isinstance(native, dict):
+            rows = len(next(iter(native.values())))
+        wanted = model.requested_outputs(outputs)
+        return model, await self._with_deadline(model.predict(native, rows, wanted))
+
+    async def _with_deadline(self, work: Any) -> Any:
+        if self.request_timeout is None:
+            return await work
+        try:
+            return await asyncio.wait_for(work, self.request_timeout)
+        except TimeoutError:
+            raise InferenceTimeoutError(
+                f"the request did not finish within {self.request_timeout:g} s"
+            ) from None
+
+    async def stop(self, drain: bool = True) -> None:
+        await asyncio.gather(*(m.stop(drain=drain) for m in self.models), return_exceptions=True)
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (-1, version)

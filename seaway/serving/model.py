@@ -1,0 +1,210 @@
+"""A model version being served: its replica pool, its batchers, and tensor conversion.
+
+Conversion happens here, once, for every transport: V2 tensors become the model's native input
+through its signature (so REST, gRPC and MLflow requests are validated identically), and outputs
+become tensors again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seaway.errors import InvalidInputError
+from seaway.packaging.manifest import Manifest
+from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, Signature
+from seaway.protocol.types import ModelMetadata, Tensor, TensorMetadata
+from seaway.runtime.batcher import AdaptiveBatcher
+from seaway.runtime.pool import PoolState, ReplicaPool
+from seaway.runtime.replica import PREDICT_PROBA, ReplicaSpec
+from seaway.types import Datatype
+
+#: Open Inference Protocol platform names by flavor (informational, as in Triton/KServe).
+PLATFORMS = {
+    "onnx": "onnx_onnxv1",
+    "torch": "pytorch_torchscript",
+    "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+}
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    replicas: int = 1
+    max_batch_size: int = 64
+    max_latency_ms: float = 0.0
+    max_queue: int = 2048
+    timeout: float | None = 30.0
+    trusted: bool = False
+
+
+class ServedModel:
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        package_path: str,
+        manifest: Manifest,
+        options: ServingOptions,
+        *,
+        manifest_sha256: str | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.manifest = manifest
+        self.options = options
+        spec = ReplicaSpec(package_path, trusted=options.trusted, manifest_sha256=manifest_sha256)
+        self.pool = ReplicaPool(spec, options.replicas, timeout=options.timeout)
+        self._batchers: dict[tuple[str, ...], AdaptiveBatcher] = {}
+
+    @property
+    def signature(self) -> Signature | None:
+        return self.manifest.signature
+
+    @property
+    def ready(self) -> bool:
+        return self.pool.state in (PoolState.READY, PoolState.DEGRADED)
+
+    @property
+    def output_names(self) -> list[str]:
+        if self.signature is not None and self.signature.outputs:
+            return [spec.name for spec in self.signature.outputs]
+        return [DEFAULT_OUTPUT_NAME]
+
+    async def start(self) -> None:
+        await self.pool.start()
+
+    async def stop(self, drain: bool = True) -> None:
+        for batcher in self._batchers.values():
+            await batcher.close(drain=drain)
+        await self.pool.stop()
+
+    async def predict(
+        self, native: Any, rows: int, outputs: Sequence[str]
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        key = tuple(outputs)
+        batcher = self._batchers.get(key)
+        if batcher is None:
+            batcher = self._batchers[key] = AdaptiveBatcher(
+                lambda merged: self.pool.call(merged, key),
+                max_batch_size=self.options.max_batch_size,
+                max_latency_ms=self.options.max_latency_ms,
+                max_queue=self.options.max_queue,
+                concurrency=self.options.replicas,
+            )
+        return await batcher.submit(native, rows)
+
+    # ---- conversion ---------------------------------------------------------------------------
+
+    def native_inputs(self, tensors: Sequence[Tensor]) -> tuple[Any, int]:
+        """V2 tensors -> the model's native input (validated by the signature) and its row count."""
+        by_name = {tensor.name: _plain(tensor) for tensor in tensors}
+        signature = self.signature
+        if signature is None:
+            data: Any = next(iter(by_name.values())) if len(by_name) == 1 else by_name
+            return data, _rows(data)
+        names = signature.input_names
+        if signature.input_format == "dataframe":
+            if set(names) <= set(by_name):
+                data = {name: _column(by_name[name], name) for name in by_name}
+            elif len(by_name) == 1 and next(iter(by_name.values())).ndim == 2:
+                data = next(iter(by_name.values()))
+            else:
+                raise InvalidInputError(
+                    f"this model takes the columns {names}: send one 1-D tensor per column, "
+                    f"or one 2-D tensor [rows, {len(names)}] in that order; got {sorted(by_name)}"
+                )
+        elif signature.input_format == "tensor":
+            if len(by_name) != 1 or names[0] not in by_name:
+                raise InvalidInputError(
+                    f"this model takes one input tensor named {names[0]!r}; got {sorted(by_name)}"
+                )
+            data = by_name[names[0]]
+        else:
+            data = by_name
+        native = signature.coerce(data)
+        return native, _rows(native)
+
+    def requested_outputs(self, requested: Sequence[str]) -> list[str]:
+        known = self.output_names
+        if not requested:
+            return known
+        unknown = [name for name in requested if name not in known]
+        if unknown:
+            raise InvalidInputError(f"unknown output(s) {unknown}; this model gives {known}")
+        return list(dict.fromkeys(requested))
+
+    def metadata(self) -> ModelMetadata:
+        signature = self.signature
+        inputs: tuple[TensorMetadata, ...] = ()
+        outputs: tuple[TensorMetadata, ...] = ()
+        if signature is not None:
+            inputs = tuple(TensorMetadata(s.name, s.datatype, s.shape) for s in signature.inputs)
+            outputs = tuple(TensorMetadata(s.name, s.datatype, s.shape) for s in signature.outputs)
+        return ModelMetadata(
+            name=self.name,
+            versions=(self.version,),
+            platform=PLATFORMS.get(self.manifest.flavor, self.manifest.flavor),
+            inputs=inputs,
+            outputs=outputs,
+        )
+
+    @property
+    def supports_proba(self) -> bool:
+        return PREDICT_PROBA in self.output_names
+
+
+def output_tensors(outputs: Mapping[str, np.ndarray[Any, Any]]) -> tuple[Tensor, ...]:
+    """Model outputs -> V2 tensors; strings become BYTES."""
+    tensors = []
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        if array.dtype.kind in "OUS":
+            array = np.array([_to_bytes(v) for v in array.ravel()], dtype=object).reshape(
+                array.shape
+            )
+        tensors.append(Tensor(name, Datatype.from_numpy(array.dtype), tuple(array.shape), array))
+    return tuple(tensors)
+
+
+def _plain(tensor: Tensor) -> np.ndarray[Any, Any]:
+    """BYTES arrive as bytes; models were trained on str."""
+    data = tensor.data
+    if tensor.datatype is Datatype.BYTES:
+        try:
+            flat = [v.decode("utf-8") if isinstance(v, bytes) else v for v in data.ravel()]
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"input {tensor.name!r} holds bytes that are not UTF-8 text"
+            ) from exc
+        data = np.array(flat, dtype=object).reshape(data.shape)
+    return data
+
+
+def _column(array: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any]:
+    if array.ndim == 2 and array.shape[1] == 1:
+        return array[:, 0]
+    if array.ndim != 1:
+        raise InvalidInputError(
+            f"column {name!r} must be a 1-D tensor (or [rows, 1]); got shape {list(array.shape)}"
+        )
+    return array
+
+
+def _rows(native: Any) -> int:
+    if isinstance(native, pd.DataFrame):
+        return len(native.index)
+    if isinstance(native, Mapping):
+        return len(next(iter(native.values()))) if native else 0
+    return len(native) if getattr(native, "ndim", 1) > 0 else 1
+
+
+def _to_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")

@@ -1,0 +1,72 @@
+"""Start and stop real `seaway serve` processes on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def start_server(args: list[str], home: Path, log: Path, *, wait_ready: bool = True) -> Server:
+    port = free_port()
+    env = {**os.environ, "SEAWAY_HOME": str(home)}
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seaway", "serve", *args, "--port", str(port)],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    server = Server(process, port, log)
+    if wait_ready:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}:\n{server.output()}")
+            try:
+                if httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        server.stop(signal.SIGKILL)
+        raise AssertionError(f"server not ready in time:\n{server.output()}")
+    return server
