@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from seaway.errors import NotFoundError
+from seaway.packaging.manifest import ServingConfig
 from seaway.packaging.writer import save_model
 from seaway.registry import ModelVersion, Registry
 from seaway.registry.lineage import collect_lineage
@@ -34,6 +35,7 @@ def log_model(
     artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
     code_paths: Iterable[str | os.PathLike[str]] | None = None,
     training_data: str | None = None,
+    serving: ServingConfig | Mapping[str, Any] | None = None,
     registry: Registry | None = None,
 ) -> ModelVersion:
     """Package ``model`` and register it as the next version of ``name``.
@@ -51,6 +53,7 @@ def log_model(
             requirements=requirements,
             artifacts=artifacts,
             code_paths=code_paths,
+            serving=serving,
         )
         return reg.register(
             package.path,

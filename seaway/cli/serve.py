@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from seaway.cli.state import state
+from seaway.registry import Registry
 from seaway.registry.uri import is_model_uri
-from seaway.serving.server import ServeConfig, resolve_models, serve
+from seaway.serving.config import ServeConfig
+from seaway.serving.logs import configure_logging
+from seaway.serving.server import serve
+
+_PER_MODEL = "Per model: this flag, else the model's serving config, else the default."
 
 
 def serve_command(
@@ -19,7 +24,8 @@ def serve_command(
     models: Annotated[
         list[str] | None,
         typer.Argument(
-            help="models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/latest, or a folder."
+            help="models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/latest, or a folder. "
+            "Aliases and latest are followed: move the alias and the server swaps versions."
         ),
     ] = None,
     config: Annotated[
@@ -28,20 +34,29 @@ def serve_command(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port [default: 8080].")] = None,
+    grpc: Annotated[
+        bool | None, typer.Option("--grpc/--no-grpc", help="Serve gRPC too [default: on].")
+    ] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC port [default: 8081].")] = None,
     replicas: Annotated[
-        int | None, typer.Option(help="Worker processes per model version [default: 1].")
+        int | None,
+        typer.Option(help=f"Worker processes per model version [default: 1]. {_PER_MODEL}"),
     ] = None,
     max_batch_size: Annotated[
-        int | None, typer.Option(help="Rows per model call; 1 disables batching [default: 64].")
+        int | None,
+        typer.Option(help=f"Rows per model call; 1 turns batching off [default: 64]. {_PER_MODEL}"),
     ] = None,
     max_latency_ms: Annotated[
-        float | None, typer.Option(help="Longest wait to fill a batch [default: 0].")
+        float | None,
+        typer.Option(help=f"Longest wait to fill a batch [default: 0]. {_PER_MODEL}"),
     ] = None,
     max_queue: Annotated[
-        int | None, typer.Option(help="Requests waiting per model before 429 [default: 2048].")
+        int | None,
+        typer.Option(help=f"Requests waiting per model before 429 [default: 2048]. {_PER_MODEL}"),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Per-request deadline in seconds [default: 30].")
+        float | None,
+        typer.Option(help=f"Per-request deadline in seconds [default: 30]. {_PER_MODEL}"),
     ] = None,
     max_body_size: Annotated[
         int | None, typer.Option(help="Largest request body in bytes [default: 64 MiB].")
@@ -50,19 +65,42 @@ def serve_command(
         bool | None,
         typer.Option("--trusted", help="Allow packages that run pickle or packaged code."),
     ] = None,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between registry checks for moved aliases; 0 = never [2]."),
+    ] = None,
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth", help="Require API keys (seaway keys create) on inference and admin."
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(help="Requests/s per API key, unless the key sets its own [default: none]."),
+    ] = None,
     ssl_certfile: Annotated[str | None, typer.Option(help="TLS certificate (PEM).")] = None,
     ssl_keyfile: Annotated[str | None, typer.Option(help="TLS private key (PEM).")] = None,
     log_level: Annotated[
         str | None, typer.Option(help="debug, info, warning or error [default: info].")
     ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="json (one object per line) or text [default: json].")
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option("--access-log/--no-access-log", help="Log every request [default: off]."),
+    ] = None,
 ) -> None:
-    """Serve models over the Open Inference Protocol (REST) and MLflow's /invocations."""
+    """Serve models over the Open Inference Protocol (REST and gRPC) and MLflow's /invocations."""
     settings = ServeConfig.load(
         config,
         {
             "models": models,
             "host": host,
             "port": port,
+            "grpc": grpc,
+            "grpc_port": grpc_port,
             "replicas": replicas,
             "max_batch_size": max_batch_size,
             "max_latency_ms": max_latency_ms,
@@ -70,17 +108,20 @@ def serve_command(
             "timeout": timeout,
             "max_body_size": max_body_size,
             "trusted": trusted,
+            "poll_interval": poll_interval,
+            "auth": auth,
+            "rate_limit": rate_limit,
             "ssl_certfile": ssl_certfile,
             "ssl_keyfile": ssl_keyfile,
             "log_level": log_level,
+            "log_format": log_format,
+            "access_log": access_log,
         },
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if any(is_model_uri(uri) for uri in settings.models):
-        with state(ctx).registry() as registry:
-            served = resolve_models(settings, registry)
-    else:
-        served = resolve_models(settings, None)
-    asyncio.run(serve(settings, served))
+    configure_logging(settings.log_level, settings.log_format)
+    needs_registry = settings.auth or any(is_model_uri(uri) for uri in settings.models)
+    with contextlib.ExitStack() as stack:
+        registry: Registry | None = None
+        if needs_registry:
+            registry = stack.enter_context(state(ctx).registry())
+        asyncio.run(serve(settings, registry))

@@ -28,6 +28,23 @@ class FrameworkInfo(BaseModel):
     version: str
 
 
+class ServingConfig(BaseModel):
+    """How a model likes to be served; ``seaway serve`` flags override each setting."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Rows per model call; 1 turns batching off (models whose output is not per row).
+    max_batch_size: int | None = Field(default=None, ge=1)
+    #: Longest wait, in milliseconds, to fill a batch.
+    max_latency_ms: float | None = Field(default=None, ge=0)
+    #: Worker processes per served version.
+    replicas: int | None = Field(default=None, ge=1, le=256)
+    #: Requests waiting per version before the server answers 429.
+    max_queue: int | None = Field(default=None, ge=1)
+    #: Seconds a request may take.
+    timeout: float | None = Field(default=None, gt=0)
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -47,6 +64,8 @@ class Manifest(BaseModel):
     reference_profile: str | None = None
     #: Why loading needs ``trusted=True`` (pickle files, packaged code); empty when it does not.
     needs_trust: list[str] = Field(default_factory=list)
+    #: The model's own serving defaults (batching, replicas, timeout).
+    serving: ServingConfig | None = Field(default=None, exclude_if=lambda value: value is None)
     #: Relative path (POSIX) -> SHA-256 hex digest, for every file but the manifest.
     files: dict[str, str] = Field(default_factory=dict)
 

@@ -315,7 +315,23 @@ def example_from_json(data: Mapping[str, Any], signature: Signature) -> Any:
     """Rebuild a saved input example in the model's native form."""
     if "columns" in data:
         return signature.coerce(pd.DataFrame(data["data"], columns=data["columns"]))
-    return signature.coerce(data["inputs"])
+    inputs = data["inputs"]
+    # JSON loses dtypes (2**64-1 would read back as a float): rebuild each with its spec's dtype
+    if signature.input_format == "tensor":
+        return signature.coerce(_typed(inputs, signature.inputs[0]))
+    if isinstance(inputs, Mapping):
+        specs = {spec.name: spec for spec in signature.inputs}
+        inputs = {k: _typed(v, specs[k]) if k in specs else v for k, v in inputs.items()}
+    return signature.coerce(inputs)
+
+
+def _typed(value: Any, spec: TensorSpec) -> Any:
+    if spec.datatype is Datatype.BYTES:
+        return value
+    try:
+        return np.asarray(value, dtype=spec.datatype.numpy_dtype)
+    except (ValueError, TypeError, OverflowError):
+        return value  # let coerce name the problem
 
 
 def _json_array(array: np.ndarray[Any, Any]) -> Any:

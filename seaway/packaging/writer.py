@@ -20,11 +20,13 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from seaway._version import __version__
 from seaway.errors import PackagingError, SignatureError
 from seaway.packaging.checksums import checksum_tree
 from seaway.packaging.flavors import SavedModel, SaveOptions, detect_flavor
-from seaway.packaging.manifest import MANIFEST_NAME, FrameworkInfo, Manifest
+from seaway.packaging.manifest import MANIFEST_NAME, FrameworkInfo, Manifest, ServingConfig
 from seaway.packaging.profile import build_profile
 from seaway.packaging.signature import (
     Signature,
@@ -56,8 +58,14 @@ def save_model(
     requirements: Iterable[str] | None = None,
     artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
     code_paths: Iterable[str | os.PathLike[str]] | None = None,
+    serving: ServingConfig | Mapping[str, Any] | None = None,
 ) -> Package:
-    """Write ``model`` as a Seaway package into the new folder ``path`` (no registry needed)."""
+    """Write ``model`` as a Seaway package into the new folder ``path`` (no registry needed).
+
+    ``serving`` records how the model likes to be served (``max_batch_size``, ``max_latency_ms``,
+    ``replicas``, ``max_queue``, ``timeout``); ``seaway serve`` flags override it.
+    """
+    serving_config = _serving_config(serving)
     flavor = detect_flavor(model)
     if (artifacts or code_paths) and flavor.name != "python_function":
         raise PackagingError(
@@ -87,7 +95,20 @@ def save_model(
             input_example=example,
             reference_profile=profile,
             requirements=pin_requirements(saved.requirements, requirements or ()),
+            serving=serving_config,
         )
+
+
+def _serving_config(value: ServingConfig | Mapping[str, Any] | None) -> ServingConfig | None:
+    if value is None or isinstance(value, ServingConfig):
+        return value
+    try:
+        return ServingConfig.model_validate(dict(value))
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise PackagingError(
+            f"invalid serving config {value!r}: {exc}. Known keys: "
+            f"{', '.join(ServingConfig.model_fields)}"
+        ) from None
 
 
 def _signature_from_sample(
@@ -142,6 +163,7 @@ def finalize(
     input_example: dict[str, Any] | None,
     reference_profile: dict[str, Any] | None,
     requirements: list[str],
+    serving: ServingConfig | None = None,
 ) -> Package:
     """Write the remaining files and the manifest, then move ``staging`` to ``dest``."""
     if input_example is not None:
@@ -163,6 +185,7 @@ def finalize(
         input_example=EXAMPLE_FILE if input_example is not None else None,
         reference_profile=PROFILE_FILE if reference_profile is not None else None,
         needs_trust=list(saved.needs_trust),
+        serving=serving,
         files=checksum_tree(staging, exclude=frozenset({MANIFEST_NAME})),
     )
     (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")

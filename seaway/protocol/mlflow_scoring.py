@@ -67,6 +67,8 @@ def parse_content_type(header: str | None) -> ContentKind:
             "or text/csv"
         )
     for param in params:
+        if not param:  # "application/json;" with a trailing semicolon
+            continue
         key, _, value = param.partition("=")
         key, value = key.strip().lower(), value.strip().strip('"').lower()
         if key != "charset":
@@ -110,7 +112,8 @@ def decode_invocations(
         raise InvalidInputError(
             f"request body must hold exactly one of {', '.join(FORMATS)}; {problem}"
         )
-    params = doc.get("params") or {}
+    params = doc.get("params")
+    params = {} if params is None else params
     if not isinstance(params, dict):
         raise InvalidInputError('"params" must be a JSON object')
     if params:
@@ -175,6 +178,8 @@ def _records(value: Any, what: str) -> dict[str, list[Any]]:
     if not value:
         raise InvalidInputError(f'"{what}" is empty; send at least one row')
     first = value[0]
+    if not isinstance(first, dict):
+        raise InvalidInputError(f'"{what}" row 0 must be an object of column values')
     columns: dict[str, list[Any]] = {key: [] for key in first}
     for index, row in enumerate(value):
         if not isinstance(row, dict):
@@ -241,6 +246,8 @@ def _read_csv(body: bytes, column_types: Mapping[str, Datatype]) -> pd.DataFrame
         raise InvalidInputError("CSV body is empty; send a header row and at least one data row")
     text_columns = {name: str for name, dt in column_types.items() if dt is Datatype.BYTES}
     try:
+        # a first row longer than the header would silently become the index: make it an error
+        pd.read_csv(io.BytesIO(body), header=None, nrows=2, dtype=str, encoding="utf-8")
         frame = pd.read_csv(io.BytesIO(body), dtype=text_columns or None, encoding="utf-8")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"CSV body cannot be parsed: {exc}") from None

@@ -355,11 +355,13 @@ def _from_json(
         return np.empty(shape, target)
     kind = array.dtype.kind
     if kind not in _KINDS[datatype] or (kind != "b" and _hides_booleans(array, data)):
-        _raise_bad_element(data, datatype, what)  # returns only for FP data holding nulls
-        array = np.asarray(data, dtype=np.float64)
+        # returns only for valid data numpy could not type: FP with nulls, UINT64 above 2**63
+        _raise_bad_element(data, datatype, what)
+        array = np.asarray(data, dtype=np.float64 if target.kind == "f" else target)
     elif target.kind in "iu" and not _fits(array, target):
         _raise_bad_element(data, datatype, what)
-    result = array.astype(target, copy=False).reshape(shape)
+    with np.errstate(over="ignore"):  # an overflow to infinity is reported just below
+        result = array.astype(target, copy=False).reshape(shape)
     if target.itemsize < 8 and target.kind == "f" and np.isinf(result).any():
         raise InvalidInputError(f"{what}: a value is out of the {datatype.value} range")
     return result
@@ -403,7 +405,7 @@ def _raise_bad_element(data: list[Any], datatype: Datatype, what: str) -> None:
                 f"{what}: element {index} is {_json_text(item)} ({_json_type(item)}); "
                 f"{datatype.value} data must be {expected}"
             )
-    if kind != "f":
+    if kind not in "fiu":
         raise InvalidInputError(f"{what}: data holds values that are not {datatype.value}")
 
 

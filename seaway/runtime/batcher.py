@@ -42,6 +42,10 @@ _REPLICA_ERRORS = (ServerBusyError, ModelUnavailableError, InferenceTimeoutError
 _UNKNOWN: Any = object()  # a merge key not computed yet
 
 
+class BatcherClosedError(ModelUnavailableError):
+    """The batcher was closed before the request was queued: a newer version may take it."""
+
+
 class _Request:
     __slots__ = ("deadline", "dispatched", "future", "inputs", "key", "rows")
 
@@ -129,7 +133,7 @@ class AdaptiveBatcher:
     async def submit(self, inputs: Any, rows: int) -> Outputs:
         """Queue ``inputs`` (``rows`` rows) and return exactly these rows of every output."""
         if self._closing:
-            raise ModelUnavailableError(f"{self._name} is shutting down; send the request again")
+            raise BatcherClosedError(f"{self._name} is shutting down; send the request again")
         if self._queued >= self._max_queue:
             raise ServerBusyError(
                 f"{self._name} has {self._queued} requests waiting, its limit; retry later or "

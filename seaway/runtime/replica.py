@@ -186,7 +186,7 @@ def _replica_main(conn: Connection, spec: ReplicaSpec) -> None:
         if spec.warm:
             example = model.input_example()
             if example is not None:
-                _predict(model, example, (PREDICT,))
+                model.predict(example)
     except SeawayError as exc:
         conn.send(("failed", str(exc)))
         return

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from seaway.errors import InferenceTimeoutError, ModelUnavailableError, NotFoundError
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
+from seaway.runtime.batcher import BatcherClosedError
 from seaway.serving.model import ServedModel, output_tensors
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class DataPlane:
         self._table = RoutingTable({}, {})
         self.request_timeout = request_timeout
         self.started_at = time.time()
+        #: False once shutdown begins: readiness turns false so balancers stop sending.
+        self.accepting = True
 
     # ---- routing table ------------------------------------------------------------------------
 
@@ -72,7 +77,7 @@ class DataPlane:
     @property
     def ready(self) -> bool:
         models = self.models
-        return bool(models) and all(m.ready for m in models)
+        return self.accepting and bool(models) and all(m.ready for m in models)
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         return self.get(name, version).ready
@@ -92,14 +97,12 @@ class DataPlane:
     # ---- inference ------------------------------------------------------------------------------
 
     async def infer(self, request: InferRequest) -> InferResponse:
-        model = self.get(request.model_name, request.model_version)
-        if not model.ready:
-            raise ModelUnavailableError(
-                f"model {model.name!r} version {model.version} is not ready ({model.pool.state.value})"
-            )
+        model = self._ready(request.model_name, request.model_version)
         native, rows = model.native_inputs(request.inputs)
         outputs = model.requested_outputs([o.name for o in request.outputs])
-        results = await self._with_deadline(model.predict(native, rows, outputs))
+        model, results = await self._with_deadline(
+            self._predict(model, request.model_version, native, rows, outputs)
+        )
         return InferResponse(
             model_name=model.name,
             model_version=model.version,
@@ -111,24 +114,39 @@ class DataPlane:
         self, name: str, version: str | None, data: Any, outputs: Sequence[str] = ()
     ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
         """For formats that are not tensors (MLflow scoring): ``data`` goes to the signature as is."""
+        model = self._ready(name, version)
+        native, rows = model.native_data(data)
+        wanted = model.requested_outputs(outputs)
+        return await self._with_deadline(self._predict(model, version, native, rows, wanted))
+
+    def _ready(self, name: str, version: str | None) -> ServedModel:
         model = self.get(name, version)
         if not model.ready:
             raise ModelUnavailableError(
-                f"model {model.name!r} is not ready ({model.pool.state.value})"
+                f"model {model.name!r} version {model.version} is not ready "
+                f"({model.pool.state.value}); retry shortly"
             )
-        signature = model.signature
-        native = signature.coerce(data) if signature is not None else data
-        rows = len(native) if hasattr(native, "__len__") else 1
-        if isinstance(native, dict):
-            rows = len(next(iter(native.values())))
-        wanted = model.requested_outputs(outputs)
-        return model, await self._with_deadline(model.predict(native, rows, wanted))
+        return model
 
-    async def _with_deadline(self, work: Any) -> Any:
+    async def _predict(
+        self, model: ServedModel, version: str | None, native: Any, rows: int, outputs: list[str]
+    ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
+        """Predict; a version retired between routing and queueing hands over to its successor."""
+        try:
+            return model, await model.predict(native, rows, outputs)
+        except BatcherClosedError:
+            successor = self.get(model.name, version)
+            if successor is model:
+                raise
+            return successor, await successor.predict(native, rows, outputs)
+
+    async def _with_deadline(self, work: Awaitable[T]) -> T:
+        """``asyncio.timeout`` rather than ``wait_for``: no extra task per request."""
         if self.request_timeout is None:
             return await work
         try:
-            return await asyncio.wait_for(work, self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):
+                return await work
         except TimeoutError:
             raise InferenceTimeoutError(
                 f"the request did not finish within {self.request_timeout:g} s"

@@ -7,7 +7,7 @@ become tensors again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,13 +53,18 @@ class ServedModel:
         options: ServingOptions,
         *,
         manifest_sha256: str | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.version = version
         self.manifest = manifest
         self.options = options
         spec = ReplicaSpec(package_path, trusted=options.trusted, manifest_sha256=manifest_sha256)
-        self.pool = ReplicaPool(spec, options.replicas, timeout=options.timeout)
+        self.pool = ReplicaPool(
+            spec, options.replicas, timeout=options.timeout, on_restart=on_restart
+        )
+        self._on_batch = on_batch
         self._batchers: dict[tuple[str, ...], AdaptiveBatcher] = {}
 
     @property
@@ -75,6 +80,14 @@ class ServedModel:
         if self.signature is not None and self.signature.outputs:
             return [spec.name for spec in self.signature.outputs]
         return [DEFAULT_OUTPUT_NAME]
+
+    @property
+    def queued(self) -> int:
+        return sum(b.queued for b in self._batchers.values())
+
+    @property
+    def in_flight(self) -> int:
+        return sum(b.in_flight for b in self._batchers.values())
 
     async def start(self) -> None:
         await self.pool.start()
@@ -96,6 +109,8 @@ class ServedModel:
                 max_latency_ms=self.options.max_latency_ms,
                 max_queue=self.options.max_queue,
                 concurrency=self.options.replicas,
+                on_batch=self._on_batch,
+                name=f"model {self.name!r} version {self.version}",
             )
         return await batcher.submit(native, rows)
 
@@ -128,6 +143,12 @@ class ServedModel:
         else:
             data = by_name
         native = signature.coerce(data)
+        return native, _rows(native)
+
+    def native_data(self, data: Any) -> tuple[Any, int]:
+        """Plain containers (MLflow scoring) -> the model's native input and its row count."""
+        signature = self.signature
+        native = signature.coerce(data) if signature is not None else data
         return native, _rows(native)
 
     def requested_outputs(self, requested: Sequence[str]) -> list[str]:

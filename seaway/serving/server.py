@@ -1,9 +1,12 @@
-"""Running the server: resolve models, start replicas, serve HTTP, shut down gracefully.
+"""Running the server: HTTP and gRPC listeners, the controller, and a graceful shutdown.
 
-The HTTP listener comes up first (live, not ready) while replicas load and warm; readiness turns
-true only when every model is ready. SIGTERM or SIGINT stops accepting connections, lets
-in-flight requests finish (uvicorn's graceful shutdown), then drains the batchers and stops the
-replicas. A model that fails to load stops the server with the reason.
+Start-up: the listeners come up first (live, not ready) while the controller loads and warms every
+model; readiness turns true only when all are ready. A model that fails to load at start stops the
+server with the reason (later failures, on a hot swap, keep the old version serving instead).
+
+Shutdown on SIGTERM or SIGINT: readiness turns false, the listeners stop accepting, in-flight
+requests finish (up to the request timeout), batchers drain, replicas stop, and the process exits
+0. A second signal stops waiting for in-flight requests.
 """
 
 from __future__ import annotations
@@ -13,166 +16,153 @@ import contextlib
 import logging
 import math
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+import grpc
 import uvicorn
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from seaway.errors import ConfigError, ModelLoadError
-from seaway.packaging.reader import open_package
+from seaway.errors import ConfigError
 from seaway.registry import Registry
-from seaway.registry.uri import is_model_uri, validate_name
+from seaway.serving.auth import Authenticator
+from seaway.serving.config import ServeConfig
+from seaway.serving.controller import Controller
 from seaway.serving.dataplane import DataPlane
+from seaway.serving.grpc.servicer import InferenceServicer, add_to_server
 from seaway.serving.http.app import HttpOptions, create_app
-from seaway.serving.model import ServedModel, ServingOptions
+from seaway.serving.metrics import Metrics
 
 log = logging.getLogger("seaway.serving")
 
 
-class ServeConfig(BaseModel):
-    """Everything ``seaway serve`` takes; a config file holds the same keys as the flags."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    models: list[str] = Field(default_factory=list)
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    replicas: int = Field(default=1, ge=1, le=256)
-    max_batch_size: int = Field(default=64, ge=1)
-    max_latency_ms: float = Field(default=0.0, ge=0)
-    max_queue: int = Field(default=2048, ge=1)
-    timeout: float = Field(default=30.0, gt=0)
-    max_body_size: int = Field(default=64 * 1024 * 1024, ge=1024)
-    trusted: bool = False
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-
-    @classmethod
-    def load(cls, path: Path | None, overrides: dict[str, Any]) -> ServeConfig:
-        """Config file values, overridden by the flags that were given (not None)."""
-        data: dict[str, Any] = {}
-        if path is not None:
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except OSError as exc:
-                raise ConfigError(f"cannot read serve config {path}: {exc.strerror}") from exc
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"serve config {path} is not valid YAML: {exc}") from exc
-            if not isinstance(data, dict):
-                raise ConfigError(f"serve config {path} must be a mapping of settings")
-        data.update({key: value for key, value in overrides.items() if value not in (None, [], ())})
-        try:
-            config = cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"invalid serve settings: {problems}") from exc
-        if not config.models:
-            raise ConfigError(
-                "name at least one model to serve, e.g. seaway serve models:/fraud@production"
-            )
-        if bool(config.ssl_certfile) != bool(config.ssl_keyfile):
-            raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")
-        return config
-
-    def serving_options(self) -> ServingOptions:
-        return ServingOptions(
-            replicas=self.replicas,
-            max_batch_size=self.max_batch_size,
-            max_latency_ms=self.max_latency_ms,
-            max_queue=self.max_queue,
-            timeout=self.timeout,
-            trusted=self.trusted,
-        )
-
-
-def resolve_models(config: ServeConfig, registry: Registry | None) -> list[ServedModel]:
-    """Model URIs and package folders -> served models (not started yet)."""
-    options = config.serving_options()
-    served: dict[tuple[str, str], ServedModel] = {}
-    for uri in config.models:
-        if is_model_uri(uri):
-            if registry is None:
-                raise ConfigError(f"{uri} needs a registry")
-            record = registry.resolve(uri)
-            path = registry.fetch(record)
-            model = ServedModel(
-                record.name,
-                str(record.version),
-                str(path),
-                record.manifest,
-                options,
-                manifest_sha256=record.manifest_sha256,
-            )
-        else:
-            package = open_package(uri)
-            name = validate_name(package.path.resolve().name)
-            model = ServedModel(name, "1", str(package.path), package.manifest, options)
-        served.setdefault((model.name, model.version), model)
-    return list(served.values())
-
-
 class _HttpServer(uvicorn.Server):
-    """uvicorn without its signal handling: SIGTERM/SIGINT are ours (see ``serve``), so shutdown
-    drains the replicas too and the process exits 0 rather than re-raising the signal."""
+    """uvicorn without its own signal handling: SIGTERM/SIGINT are ours (see ``serve``), so
+    shutdown drains the replicas too and the process exits 0 instead of re-raising the signal."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
 
-async def serve(config: ServeConfig, models: list[ServedModel]) -> None:
-    plane = DataPlane(request_timeout=config.timeout)
-    plane.publish(models)
-    app = create_app(plane, HttpOptions(max_body_bytes=config.max_body_size))
-    server = _HttpServer(
+async def serve(config: ServeConfig, registry: Registry | None) -> None:
+    if config.auth and registry is None:
+        raise ConfigError("--auth needs a registry, where the API keys are kept")
+    metrics = Metrics()
+    plane = DataPlane(request_timeout=config.request_timeout)
+    metrics.watch(lambda: plane.models)
+    authenticator = Authenticator(config.rate_limit) if config.auth else None
+    controller = Controller(
+        plane,
+        config.serving_options,
+        registry=registry,
+        metrics=metrics,
+        authenticator=authenticator,
+        poll_interval=config.poll_interval,
+    )
+    app = create_app(
+        plane,
+        controller=controller,
+        options=HttpOptions(max_body_bytes=config.max_body_size, access_log=config.access_log),
+        authenticator=authenticator,
+        metrics=metrics,
+    )
+    http = _HttpServer(
         uvicorn.Config(
             app,
             host=config.host,
             port=config.port,
-            log_level=config.log_level,
+            log_config=None,
             access_log=False,
             lifespan="off",
             ssl_certfile=config.ssl_certfile,
             ssl_keyfile=config.ssl_keyfile,
-            timeout_graceful_shutdown=max(math.ceil(config.timeout), 5),
+            timeout_graceful_shutdown=max(math.ceil(config.request_timeout), 5),
         )
     )
-    failure: list[BaseException] = []
-
-    async def load() -> None:
-        results = await asyncio.gather(*(m.start() for m in models), return_exceptions=True)
-        for model, result in zip(models, results, strict=True):
-            if isinstance(result, BaseException):
-                failure.append(result)
-                log.error(
-                    "model %s version %s failed to load: %s", model.name, model.version, result
-                )
-        if failure:
-            server.should_exit = True
-        else:
-            log.info("ready: %s", ", ".join(f"{m.name}/{m.version}" for m in models))
+    grpc_server = None
+    if config.grpc:
+        servicer = InferenceServicer(
+            plane, controller=controller, authenticator=authenticator, metrics=metrics
+        )
+        grpc_server = _grpc_server(config, servicer)
 
     loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
 
     def on_signal() -> None:
-        if server.should_exit:  # a second signal: stop waiting for in-flight requests
-            server.force_exit = True
-        server.should_exit = True
+        if stopping.is_set():  # a second signal: stop waiting for in-flight requests
+            http.force_exit = True
+        stopping.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    loading = loop.create_task(load())
+
+    http_task = loop.create_task(http.serve())
+    poll_task: asyncio.Task[None] | None = None
     try:
-        await server.serve()
+        if grpc_server is not None:
+            await grpc_server.start()
+            log.info("gRPC listening on %s:%s", config.host, config.grpc_port)
+        await _until_first(controller.start(config.models), stopping, http_task)
+        if not stopping.is_set() and not http_task.done():
+            log.info("ready: %s", ", ".join(f"{m.name}/{m.version}" for m in plane.models))
+            poll_task = loop.create_task(controller.run())
+            await _until_first(stopping.wait(), stopping, http_task)
     finally:
-        loading.cancel()
-        await plane.stop(drain=True)
-    if failure:
-        error = failure[0]
-        raise error if isinstance(error, ModelLoadError) else ModelLoadError(str(error))
+        plane.accepting = False
+        log.info("shutting down: finishing in-flight requests")
+        if poll_task is not None:
+            poll_task.cancel()
+        http.should_exit = True
+        grace = float(max(math.ceil(config.request_timeout), 5))
+        stops: list[Any] = [http_task]
+        if grpc_server is not None:
+            stops.append(grpc_server.stop(grace))
+        await asyncio.gather(*stops, return_exceptions=True)
+        await controller.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        log.info("stopped")
+    if http_task.done() and not http_task.cancelled() and http_task.exception() is not None:
+        raise ConfigError(f"the HTTP server failed: {http_task.exception()}")
+
+
+async def _until_first(
+    work: Awaitable[Any], stop: asyncio.Event, server: asyncio.Task[Any]
+) -> None:
+    """Await ``work`` unless a signal comes or the HTTP server ends first (then cancel it)."""
+    main = asyncio.ensure_future(work)
+    stop_wait = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([main, stop_wait, server], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop_wait.cancel()
+    if main.done():
+        main.result()  # raises what the work raised
+        return
+    main.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await main
+
+
+def _grpc_server(config: ServeConfig, servicer: InferenceServicer) -> grpc.aio.Server:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", config.max_body_size),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    add_to_server(servicer, server)
+    address = f"{config.host}:{config.grpc_port}"
+    if config.ssl_certfile and config.ssl_keyfile:
+        credentials = grpc.ssl_server_credentials(
+            [(Path(config.ssl_keyfile).read_bytes(), Path(config.ssl_certfile).read_bytes())]
+        )
+        bound = server.add_secure_port(address, credentials)
+    else:
+        bound = server.add_insecure_port(address)
+    if not bound:
+        raise ConfigError(f"cannot listen for gRPC on {address}: the port is taken or invalid")
+    return server

@@ -9,13 +9,19 @@ STATUS: dict[type[BaseException], int] = {
     errors.BodyTooLargeError: 413,
     errors.InvalidInputError: 400,
     errors.InvalidURIError: 400,
+    errors.UnsupportedOperationError: 400,
     errors.PredictionError: 400,  # as Triton and MLflow: the model failed on this input
+    errors.ModelLoadError: 400,  # repository load: the version named cannot be served
+    errors.PackagingError: 400,
+    errors.ConfigError: 400,
     errors.AuthenticationError: 401,
     errors.PermissionDeniedError: 403,
     errors.NotFoundError: 404,
     errors.ConflictError: 409,
     errors.ServerBusyError: 429,
     errors.ModelUnavailableError: 503,
+    errors.RegistryUnavailableError: 503,
+    errors.ArtifactStoreError: 503,
     errors.InferenceTimeoutError: 504,
 }
 
@@ -29,5 +35,5 @@ def status_for(exc: BaseException) -> int:
 
 def retry_after(exc: BaseException) -> str | None:
     if isinstance(exc, errors.ServerBusyError):
-        return str(max(1, round(exc.retry_after)))
+        return str(max(1, round(exc.retry_after + 0.49)))
     return None

@@ -24,6 +24,7 @@ def free_port() -> int:
 class Server:
     process: subprocess.Popen[str]
     port: int
+    grpc_port: int
     log: Path
 
     @property
@@ -45,17 +46,19 @@ class Server:
 
 
 def start_server(args: list[str], home: Path, log: Path, *, wait_ready: bool = True) -> Server:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     env = {**os.environ, "SEAWAY_HOME": str(home)}
     handle = log.open("w")
+    command = [sys.executable, "-m", "seaway", "serve", *args, "--port", str(port)]
+    command += ["--grpc-port", str(grpc_port), "--log-format", "text"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "seaway", "serve", *args, "--port", str(port)],
+        command,
         stdout=handle,
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
     )
-    server = Server(process, port, log)
+    server = Server(process, port, grpc_port, log)
     if wait_ready:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

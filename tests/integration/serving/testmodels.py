@@ -25,3 +25,32 @@ class Slow(seaway.PythonModel):
 
 def save(model: seaway.PythonModel, folder: Any, columns: int = 2) -> None:
     seaway.save_model(model, folder, sample_input=np.ones((1, columns)), code_paths=[__file__])
+
+
+class Echo(seaway.PythonModel):
+    """Returns every named input unchanged: a round trip for each Open Inference datatype."""
+
+    def predict(self, inputs: Any) -> Any:
+        return {name: np.asarray(value) for name, value in inputs.items()}
+
+
+#: One tensor per V2 datatype, two rows of three: the Echo model's sample input.
+ECHO_SAMPLE: dict[str, np.ndarray] = {
+    "bool": np.array([[True, False, True], [False, True, False]]),
+    "int8": np.array([[-128, 0, 127], [1, 2, 3]], dtype=np.int8),
+    "int16": np.array([[-32768, 0, 32767], [1, 2, 3]], dtype=np.int16),
+    "int32": np.array([[-(2**31), 0, 2**31 - 1], [1, 2, 3]], dtype=np.int32),
+    "int64": np.array([[-(2**63), 0, 2**63 - 1], [1, 2, 3]], dtype=np.int64),
+    "uint8": np.array([[0, 1, 255], [1, 2, 3]], dtype=np.uint8),
+    "uint16": np.array([[0, 1, 65535], [1, 2, 3]], dtype=np.uint16),
+    "uint32": np.array([[0, 1, 2**32 - 1], [1, 2, 3]], dtype=np.uint32),
+    "uint64": np.array([[0, 1, 2**64 - 1], [1, 2, 3]], dtype=np.uint64),
+    "fp16": np.array([[-1.5, 0.0, 65504.0], [0.25, 2.0, 3.0]], dtype=np.float16),
+    "fp32": np.array([[-1.5, 0.0, 3.4e38], [0.25, 2.0, 3.0]], dtype=np.float32),
+    "fp64": np.array([[-1.5, 0.0, 1.7e308], [0.25, 2.0, 3.0]], dtype=np.float64),
+    "text": np.array([["a", "héllo", ""], ["x", "y", "z"]], dtype=object),
+}
+
+
+def save_echo(folder: Any) -> None:
+    seaway.save_model(Echo(), folder, sample_input=ECHO_SAMPLE, code_paths=[__file__])

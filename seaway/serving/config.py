@@ -1,0 +1,107 @@
+"""``ServeConfig``: everything ``seaway serve`` takes. A YAML config file holds the same keys as the
+flags (``--max-batch-size`` is ``max_batch_size``); a flag that is given beats the file.
+
+Batching, replicas and timeouts may also come from a model's own serving config (recorded when it
+was logged, ``log_model(..., serving={...})``). Per model the order is: flag or config file, then
+the model's serving config, then the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from seaway.errors import ConfigError
+from seaway.packaging.manifest import Manifest
+from seaway.serving.model import ServingOptions
+
+#: Defaults for what a model's serving config may also set.
+DEFAULTS = ServingOptions()
+
+
+class ServeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: list[str] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    grpc: bool = True
+    grpc_port: int = Field(default=8081, ge=0, le=65535)
+    # per model (None: the model's serving config, else the default)
+    replicas: int | None = Field(default=None, ge=1, le=256)
+    max_batch_size: int | None = Field(default=None, ge=1)
+    max_latency_ms: float | None = Field(default=None, ge=0)
+    max_queue: int | None = Field(default=None, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+    # server
+    max_body_size: int = Field(default=64 * 1024 * 1024, ge=1024)
+    trusted: bool = False
+    poll_interval: float = Field(default=2.0, ge=0)
+    auth: bool = False
+    rate_limit: float | None = Field(default=None, gt=0)
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = False
+
+    @classmethod
+    def load(cls, path: Path | None, overrides: dict[str, Any]) -> ServeConfig:
+        """Config file values, overridden by the flags that were given (not None)."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except OSError as exc:
+                raise ConfigError(f"cannot read serve config {path}: {exc.strerror}") from exc
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"serve config {path} is not valid YAML: {exc}") from exc
+            if not isinstance(data, dict):
+                raise ConfigError(f"serve config {path} must be a mapping of settings")
+        data.update({key: value for key, value in overrides.items() if value not in (None, [], ())})
+        try:
+            config = cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid serve settings: {problems}") from exc
+        if not config.models:
+            raise ConfigError(
+                "name at least one model to serve, e.g. seaway serve models:/fraud@production"
+            )
+        if bool(config.ssl_certfile) != bool(config.ssl_keyfile):
+            raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")
+        if config.grpc and config.grpc_port == config.port and config.port != 0:
+            raise ConfigError(
+                f"--port and --grpc-port are both {config.port}; give gRPC its own port "
+                "or turn it off with --no-grpc"
+            )
+        return config
+
+    @property
+    def request_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else DEFAULTS.timeout or 30.0
+
+    def serving_options(self, manifest: Manifest | None = None) -> ServingOptions:
+        """Flags first, then the model's own serving config, then the defaults."""
+        own = manifest.serving if manifest is not None and manifest.serving else None
+
+        def pick(key: str) -> Any:
+            flag = getattr(self, key)
+            if flag is not None:
+                return flag
+            value = getattr(own, key, None) if own is not None else None
+            return value if value is not None else getattr(DEFAULTS, key)
+
+        return ServingOptions(
+            replicas=pick("replicas"),
+            max_batch_size=pick("max_batch_size"),
+            max_latency_ms=pick("max_latency_ms"),
+            max_queue=pick("max_queue"),
+            timeout=pick("timeout"),
+            trusted=self.trusted,
+        )

@@ -1,0 +1,340 @@
+"""The controller: reconciles what should be served with what is, and never dies.
+
+Desired state is a list of model references per model name (``models:/fraud@production``, a pinned
+``models:/fraud/3``, a package folder). Every ``poll_interval`` the controller resolves them
+against the registry (in a worker thread: the event loop, and so the data plane, never waits on
+the database), and when a reference now points at another version it performs a hot swap:
+
+1. load the new version's replicas and warm them (the old version keeps serving meanwhile);
+2. publish a new routing table in one assignment, so new requests go to the new version;
+3. drain the old version (its queued and running requests finish) and stop its replicas.
+
+A version that fails to load is remembered (by manifest digest) and not retried until the
+reference moves again or the repository API asks for it; the versions already serving keep
+serving, and ``/v2/repository/index`` says why. The repository API (``load``/``unload``) edits the
+desired state and reconciles at once. The same loop refreshes the API keys for :mod:`auth`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from seaway.errors import (
+    InvalidInputError,
+    ModelLoadError,
+    NotFoundError,
+    SeawayError,
+)
+from seaway.packaging.manifest import Manifest
+from seaway.packaging.reader import open_package
+from seaway.registry import Registry
+from seaway.registry.uri import is_model_uri, parse_model_uri, validate_name
+from seaway.serving.auth import Authenticator, KeyEntry, Scope
+from seaway.serving.dataplane import DataPlane
+from seaway.serving.metrics import Metrics
+from seaway.serving.model import ServedModel, ServingOptions
+
+log = logging.getLogger("seaway.serving.controller")
+
+Key = tuple[str, str]  # (model name, version)
+OptionsFor = Callable[[Manifest], ServingOptions]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A reference resolved to one package: what to load."""
+
+    name: str
+    version: str
+    package_path: str
+    manifest: Manifest
+    manifest_sha256: str | None
+    #: False for references that pin a version; such a version never answers unversioned calls
+    #: while a moving reference (alias, latest, folder) of the same model is served.
+    floating: bool
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    name: str
+    version: str
+    state: str
+    reason: str = ""
+
+
+class Controller:
+    def __init__(
+        self,
+        plane: DataPlane,
+        options_for: OptionsFor,
+        *,
+        registry: Registry | None = None,
+        metrics: Metrics | None = None,
+        authenticator: Authenticator | None = None,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.plane = plane
+        self.registry = registry
+        self.metrics = metrics
+        self.authenticator = authenticator
+        self.poll_interval = poll_interval
+        self._options_for = options_for
+        self._wanted: dict[str, list[str]] = {}
+        self._running: dict[Key, ServedModel] = {}
+        self._loading: set[Key] = set()
+        #: versions that failed to load: key -> (manifest digest, reason)
+        self._failed: dict[Key, tuple[str | None, str]] = {}
+        #: the last resolution problem per reference, logged once
+        self._problems: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    # ---- desired state ---------------------------------------------------------------------------
+
+    async def start(self, references: list[str]) -> None:
+        """Resolve and load ``references``; any failure raises (the server refuses to start)."""
+        resolved = [await self._resolve(ref) for ref in references]
+        for ref, item in zip(references, resolved, strict=True):
+            self._wanted.setdefault(item.name, []).append(ref)
+        await self.refresh_keys()
+        async with self._lock:
+            await self._reconcile(strict=True)
+
+    async def run(self) -> None:
+        """Poll the registry forever; every error is logged and the loop goes on."""
+        if self.poll_interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await self.refresh_keys()
+                if self.registry is not None:
+                    async with self._lock:
+                        await self._reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconcile failed; the served models are unchanged")
+
+    async def load(self, name: str, parameters: Mapping[str, Any]) -> None:
+        """Repository API: serve ``name`` (a ``version`` or ``alias`` parameter picks which)."""
+        validate_name(name)
+        unknown = sorted(set(parameters) - {"version", "alias"})
+        if unknown:
+            raise InvalidInputError(
+                f"unknown load parameter(s) {unknown}; use 'version' or 'alias' (or none)"
+            )
+        if "version" in parameters and "alias" in parameters:
+            raise InvalidInputError("give a 'version' or an 'alias' to load, not both")
+        if "version" in parameters:
+            ref = f"models:/{name}/{parameters['version']}"
+        elif "alias" in parameters:
+            ref = f"models:/{name}@{parameters['alias']}"
+        elif name in self._wanted:
+            ref = ""  # reload what is wanted now
+        else:
+            ref = f"models:/{name}/latest"
+        if ref and self.registry is None:
+            raise InvalidInputError(
+                "this server has no registry to load from (it serves package folders)"
+            )
+        async with self._lock:
+            if ref:
+                await self._resolve(ref)  # a bad or unknown reference is the caller's error
+                self._wanted[name] = [ref]
+            for key in [key for key in self._failed if key[0] == name]:
+                del self._failed[key]  # asked explicitly: try failed versions again
+            await self._reconcile()
+            problem = self._problem_of(name)
+        if problem:
+            raise ModelLoadError(problem)
+
+    async def unload(self, name: str) -> None:
+        async with self._lock:
+            if name not in self._wanted and not any(key[0] == name for key in self._running):
+                raise NotFoundError(f"model {name!r} is not served here")
+            self._wanted.pop(name, None)
+            await self._reconcile()
+
+    def index(self) -> list[IndexEntry]:
+        entries = {
+            key: IndexEntry(
+                key[0],
+                key[1],
+                "READY" if model.ready else "UNAVAILABLE",
+                model.pool.error or "",
+            )
+            for key, model in self._running.items()
+        }
+        for key in self._loading:
+            entries[key] = IndexEntry(key[0], key[1], "LOADING")
+        for key, (_, reason) in self._failed.items():
+            entries.setdefault(key, IndexEntry(key[0], key[1], "UNAVAILABLE", reason))
+        return sorted(entries.values(), key=lambda e: (e.name, _version_sort(e.version)))
+
+    async def refresh_keys(self) -> None:
+        if self.authenticator is None or self.registry is None:
+            return
+        try:
+            keys = await asyncio.to_thread(self.registry.active_api_keys)
+        except SeawayError as exc:
+            self._note("api-keys", f"cannot refresh API keys, keeping the last ones: {exc}")
+            return
+        self._problems.pop("api-keys", None)
+        self.authenticator.update(
+            KeyEntry(k.key_id, k.key_hash, Scope(k.scope), k.rate_limit) for k in keys
+        )
+
+    async def stop(self) -> None:
+        """Drain and stop every version, serving or retiring."""
+        running, self._running = list(self._running.values()), {}
+        await asyncio.gather(*(m.stop(drain=True) for m in running), return_exceptions=True)
+        for task in list(self._retiring):
+            with contextlib.suppress(Exception):
+                await task
+
+    # ---- reconciliation --------------------------------------------------------------------------
+
+    async def _reconcile(self, *, strict: bool = False) -> None:
+        desired: dict[Key, Resolved] = {}
+        defaults: dict[str, str] = {}
+        unresolved: set[str] = set()
+        for name, refs in self._wanted.items():
+            for ref in refs:
+                try:
+                    item = await self._resolve(ref)
+                except SeawayError as exc:
+                    if strict:
+                        raise
+                    self._note(ref, f"cannot resolve {ref}: {exc}")
+                    unresolved.add(name)
+                    continue
+                self._problems.pop(ref, None)
+                desired[(item.name, item.version)] = item
+                if item.floating:
+                    defaults.setdefault(name, item.version)
+
+        to_start = [
+            item
+            for key, item in desired.items()
+            if key not in self._running
+            and not (key in self._failed and self._failed[key][0] == item.manifest_sha256)
+        ]
+        if to_start:
+            await asyncio.gather(*(self._start(item) for item in to_start))
+        if strict and self._failed:
+            key, (_, reason) = next(iter(self._failed.items()))
+            raise ModelLoadError(f"model {key[0]} version {key[1]} failed to load: {reason}")
+
+        serve: dict[Key, ServedModel] = {}
+        for name in self._wanted:
+            wanted = {key for key in desired if key[0] == name}
+            ready = {key for key in wanted if key in self._running}
+            serve.update({key: self._running[key] for key in ready})
+            if ready != wanted or name in unresolved:
+                # something new failed: whatever served this model before keeps serving
+                serve.update({k: m for k, m in self._running.items() if k[0] == name})
+        defaults = {name: version for name, version in defaults.items() if (name, version) in serve}
+        self.plane.publish(list(serve.values()), defaults)
+        for key in [key for key in self._running if key not in serve]:
+            self._retire(self._running.pop(key))
+        resolved_names = set(self._wanted) - unresolved
+        self._failed = {
+            key: value
+            for key, value in self._failed.items()
+            if key in desired or key[0] not in resolved_names
+        }
+
+    async def _start(self, item: Resolved) -> None:
+        key = (item.name, item.version)
+        hooks = self.metrics
+        model = ServedModel(
+            item.name,
+            item.version,
+            item.package_path,
+            item.manifest,
+            self._options_for(item.manifest),
+            manifest_sha256=item.manifest_sha256,
+            on_batch=hooks.batch_hook(*key) if hooks else None,
+            on_restart=hooks.restart_hook(*key) if hooks else None,
+        )
+        self._loading.add(key)
+        started = time.monotonic()
+        log.info("loading model %s version %s", *key)
+        try:
+            await model.start()
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, SeawayError) else f"{type(exc).__name__}: {exc}"
+            self._failed[key] = (item.manifest_sha256, reason)
+            if hooks:
+                hooks.model_failed(*key)
+            log.error("model %s version %s failed to load: %s", *key, reason)
+            return
+        finally:
+            self._loading.discard(key)
+        seconds = time.monotonic() - started
+        self._failed.pop(key, None)
+        self._running[key] = model
+        if hooks:
+            hooks.model_loaded(*key, seconds)
+        log.info("model %s version %s is ready (%.2f s)", *key, seconds)
+
+    def _retire(self, model: ServedModel) -> None:
+        """Drain a version that no longer serves, in the background."""
+        log.info("draining model %s version %s", model.name, model.version)
+
+        async def drain() -> None:
+            await model.stop(drain=True)
+            log.info("stopped model %s version %s", model.name, model.version)
+
+        task = asyncio.get_running_loop().create_task(drain())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _resolve(self, ref: str) -> Resolved:
+        if is_model_uri(ref):
+            registry = self.registry
+            if registry is None:
+                raise InvalidInputError(f"{ref} needs a registry")
+            parsed = parse_model_uri(ref)
+
+            def fetch() -> Resolved:
+                record = registry.resolve(parsed)
+                return Resolved(
+                    record.name,
+                    str(record.version),
+                    str(registry.fetch(record)),
+                    record.manifest,
+                    record.manifest_sha256,
+                    floating=parsed.version is None,
+                )
+
+            return await asyncio.to_thread(fetch)
+        package = await asyncio.to_thread(open_package, ref)
+        name = validate_name(package.path.resolve().name)
+        return Resolved(name, "1", str(package.path), package.manifest, None, floating=True)
+
+    def _problem_of(self, name: str) -> str:
+        for key, (_, reason) in self._failed.items():
+            if key[0] == name:
+                return f"model {name} version {key[1]} failed to load: {reason}"
+        for ref in self._wanted.get(name, []):
+            if ref in self._problems:
+                return self._problems[ref]
+        return ""
+
+    def _note(self, topic: str, message: str) -> None:
+        """Log a problem once, not on every poll."""
+        if self._problems.get(topic) != message:
+            self._problems[topic] = message
+            log.warning(message)
+
+
+def _version_sort(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (-1, version)

@@ -1,0 +1,1 @@
+"""The Open Inference Protocol over gRPC: servicer and error codes."""

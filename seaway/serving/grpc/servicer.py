@@ -1,0 +1,180 @@
+"""``inference.GRPCInferenceService`` on grpc.aio: the gRPC adapter over the data plane.
+
+Like the REST app it only decodes, calls the data plane and encodes. Each RPC runs inside
+``_serve``, which sets the request id (``x-request-id`` metadata, echoed in trailing metadata),
+checks the API key (``authorization: Bearer ...`` metadata), maps Seaway errors to status codes
+(``errors.CODES``) and records metrics. Unexpected errors are logged and answered INTERNAL without
+details.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from seaway._version import __version__
+from seaway.errors import InvalidInputError, SeawayError
+from seaway.protocol import grpc_codec
+from seaway.protocol.grpc import inference_pb2 as pb
+from seaway.protocol.grpc import inference_pb2_grpc as pb_grpc
+from seaway.serving import logs
+from seaway.serving.auth import Authenticator, Scope
+from seaway.serving.controller import Controller
+from seaway.serving.dataplane import DataPlane
+from seaway.serving.grpc.errors import code_for
+from seaway.serving.metrics import Metrics
+
+log = logging.getLogger("seaway.serving.grpc")
+T = TypeVar("T")
+EXTENSIONS = ["model_repository", "metrics"]
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    def __init__(
+        self,
+        plane: DataPlane,
+        *,
+        controller: Controller | None = None,
+        authenticator: Authenticator | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.plane = plane
+        self.controller = controller
+        self.authenticator = authenticator
+        self.metrics = metrics
+
+    # ---- health and metadata ---------------------------------------------------------------------
+
+    async def ServerLive(self, request: Any, context: Any) -> Any:
+        return await self._serve(context, None, lambda: _value(pb.ServerLiveResponse(live=True)))
+
+    async def ServerReady(self, request: Any, context: Any) -> Any:
+        return await self._serve(
+            context, None, lambda: _value(pb.ServerReadyResponse(ready=self.plane.ready))
+        )
+
+    async def ModelReady(self, request: Any, context: Any) -> Any:
+        def ready() -> Awaitable[Any]:
+            version = request.version or None
+            return _value(
+                pb.ModelReadyResponse(ready=self.plane.model_ready(request.name, version))
+            )
+
+        return await self._serve(context, Scope.PREDICT, ready)
+
+    async def ServerMetadata(self, request: Any, context: Any) -> Any:
+        reply = pb.ServerMetadataResponse(name="seaway", version=__version__, extensions=EXTENSIONS)
+        return await self._serve(context, Scope.PREDICT, lambda: _value(reply))
+
+    async def ModelMetadata(self, request: Any, context: Any) -> Any:
+        def metadata() -> Awaitable[Any]:
+            meta = self.plane.metadata(request.name, request.version or None)
+            return _value(grpc_codec.encode_model_metadata(meta))
+
+        return await self._serve(context, Scope.PREDICT, metadata)
+
+    # ---- inference ---------------------------------------------------------------------------------
+
+    async def ModelInfer(self, request: Any, context: Any) -> Any:
+        labels = ["", ""]  # set once the model is known: unknown names must not become labels
+
+        async def infer() -> Any:
+            model = self.plane.get(request.model_name, request.model_version or None)
+            labels[:] = [model.name, model.version]
+            decoded = grpc_codec.decode_infer_request(request)
+            response = await self.plane.infer(decoded)
+            labels[1] = response.model_version or ""
+            return grpc_codec.encode_infer_response(response)
+
+        return await self._serve(context, Scope.PREDICT, infer, labels)
+
+    # ---- repository extension ----------------------------------------------------------------------
+
+    async def RepositoryIndex(self, request: Any, context: Any) -> Any:
+        async def index() -> Any:
+            reply = pb.RepositoryIndexResponse()
+            for entry in self._controller().index():
+                if request.ready and entry.state != "READY":
+                    continue
+                reply.models.add(
+                    name=entry.name, version=entry.version, state=entry.state, reason=entry.reason
+                )
+            return reply
+
+        return await self._serve(context, Scope.ADMIN, index)
+
+    async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
+        async def load() -> Any:
+            parameters = {
+                key: _repository_parameter(key, value) for key, value in request.parameters.items()
+            }
+            await self._controller().load(request.model_name, parameters)
+            return pb.RepositoryModelLoadResponse()
+
+        return await self._serve(context, Scope.ADMIN, load)
+
+    async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
+        async def unload() -> Any:
+            await self._controller().unload(request.model_name)
+            return pb.RepositoryModelUnloadResponse()
+
+        return await self._serve(context, Scope.ADMIN, unload)
+
+    def _controller(self) -> Controller:
+        if self.controller is None:
+            raise InvalidInputError("this server has no model repository")
+        return self.controller
+
+    # ---- the common wrapper ----------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        context: Any,
+        scope: Scope | None,
+        handler: Callable[[], Awaitable[T]],
+        labels: list[str] | None = None,
+    ) -> T:
+        started = time.perf_counter()
+        metadata = {item.key: item.value for item in context.invocation_metadata() or ()}
+        rid = logs.new_request_id(metadata.get("x-request-id"))
+        token = logs.request_id.set(rid)
+        context.set_trailing_metadata((("x-request-id", rid),))
+        code = grpc.StatusCode.OK
+        message = ""
+        try:
+            if self.authenticator is not None and scope is not None:
+                self.authenticator.check(metadata.get("authorization"), scope)
+            return await handler()
+        except SeawayError as exc:
+            code, message = code_for(exc), str(exc)
+        except Exception:
+            log.exception("unexpected error in a gRPC call")
+            code, message = grpc.StatusCode.INTERNAL, "internal server error; see the server log"
+        finally:
+            logs.request_id.reset(token)
+            if labels is not None and self.metrics is not None:
+                self.metrics.observe_request(
+                    "grpc", labels[0], labels[1], code.name, time.perf_counter() - started
+                )
+        await context.abort(code, message)
+        raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+
+async def _value(value: T) -> T:
+    return value
+
+
+def _repository_parameter(key: str, value: Any) -> Any:
+    choice = value.WhichOneof("parameter_choice")
+    if choice is None:
+        raise InvalidInputError(f"load parameter {key!r} has no value")
+    item = getattr(value, choice)
+    return item.decode("utf-8", errors="replace") if isinstance(item, bytes) else item
+
+
+def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]

@@ -1,0 +1,83 @@
+"""Structured logs with request ids.
+
+Every adapter sets :data:`request_id` (the client's ``X-Request-ID``, or a fresh one) for the
+duration of a request, so any log line written while serving it carries the id, and the same id
+goes back to the client in the response. ``--log-format json`` (the default) writes one JSON
+object per line; ``text`` is for humans at a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+request_id: ContextVar[str | None] = ContextVar("seaway_request_id", default=None)
+
+#: Ids we accept from clients: printable, no spaces, bounded (they end up in logs and headers).
+_VALID_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+#: LogRecord attributes that are not user fields.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+}
+
+
+def new_request_id(given: str | None) -> str:
+    """The client's id when it is sane, else a new random one."""
+    if given and _VALID_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id, and ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", None) or request_id.get()
+        if rid is not None:
+            doc["request_id"] = rid
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in doc:
+                doc[key] = value
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(doc, default=str).decode()
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        rid = request_id.get()
+        return f"{text} [request {rid}]" if rid else text
+
+
+def configure_logging(level: str = "info", fmt: str = "json") -> None:
+    """Route every logger (uvicorn's and grpc's included) through one stderr handler."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
