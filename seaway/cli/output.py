@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -22,7 +23,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*(fmt(value) for value in row))
+        out.add_row(*(escape(fmt(value)) for value in row))  # values are data, not markup
     console.print(out)
 
 
@@ -31,7 +32,7 @@ def fields(title: str, items: list[tuple[str, Any]]) -> None:
     out.add_column(style="bold")
     out.add_column(overflow="fold")
     for key, value in items:
-        out.add_row(key, fmt(value))
+        out.add_row(key, escape(fmt(value)))
     console.print(out)
 
 

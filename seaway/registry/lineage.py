@@ -10,7 +10,7 @@ from typing import Any
 
 
 def collect_lineage(training_data: str | None = None, cwd: Path | None = None) -> dict[str, Any]:
-    lineage: dict[str, Any] = {"user": _user()}
+    lineage: dict[str, Any] = {"user": current_user()}
     git = _git_state(cwd or Path.cwd())
     if git:
         lineage["git"] = git
@@ -19,7 +19,8 @@ def collect_lineage(training_data: str | None = None, cwd: Path | None = None) -
     return lineage
 
 
-def _user() -> str | None:
+def current_user() -> str | None:
+    """The operating-system user running this process, recorded as who made a change."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers

@@ -20,10 +20,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from seaway.apikeys import ApiKey, Scope
 from seaway.config import Settings
 from seaway.errors import ConflictError, NotFoundError
 from seaway.packaging.manifest import Manifest
 from seaway.packaging.reader import manifest_digest, open_package
+from seaway.registry import keys
 from seaway.registry import tables as t
 from seaway.registry.db import create_registry_engine, migrate, safe_url, translate_errors
 from seaway.registry.records import ModelVersion, RegisteredModel
@@ -333,6 +335,45 @@ class Registry:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    # ---- API keys for the inference server (seaway/registry/keys.py, docs/security.md) ---------
+
+    def create_api_key(
+        self,
+        scope: Scope | str,
+        *,
+        name: str | None = None,
+        rate_limit: float | None = None,
+        created_by: str | None = None,
+    ) -> tuple[ApiKey, str]:
+        """A new key: its record, and the key itself, which only this return value ever holds.
+
+        ``scope`` is ``predict`` or ``admin``; ``rate_limit`` is requests per second (``None``:
+        the server's default); ``created_by`` defaults to the operating-system user.
+        """
+        with self._begin() as conn:
+            return keys.create_api_key(
+                conn, scope, name=name, rate_limit=rate_limit, created_by=created_by
+            )
+
+    def list_api_keys(self, include_revoked: bool = False) -> list[ApiKey]:
+        """Keys oldest first; revoked ones too with ``include_revoked``."""
+        with self._begin() as conn:
+            return keys.list_api_keys(conn, include_revoked=include_revoked)
+
+    def get_api_key(self, key_id: str) -> ApiKey:
+        """One key, revoked or not; ``NotFoundError`` when there is none with that id."""
+        with self._begin() as conn:
+            return keys.get_api_key(conn, key_id)
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        """Revoke a key (idempotent: a revoked one comes back unchanged); ``NotFoundError``."""
+        with self._begin() as conn:
+            return keys.revoke_api_key(conn, key_id)
+
+    def active_api_keys(self) -> list[ApiKey]:
+        """The keys a server should accept now, with their hashes, to load into memory."""
+        return self.list_api_keys(include_revoked=False)
 
     # ---- internals -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Integer,
@@ -68,4 +69,17 @@ aliases = Table(
         name="fk_seaway_aliases_version",
         ondelete="CASCADE",
     ),
+)
+
+api_keys = Table(
+    "seaway_api_keys",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("name", String(200), nullable=True),
+    Column("scope", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 hex; never the key
+    Column("rate_limit", Float, nullable=True),  # requests per second; NULL: the server's default
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
