@@ -11,33 +11,16 @@ gets a 403, which names the scope needed.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import StrEnum
 
+from seaway.apikeys import ApiKey, Scope, hash_api_key
 from seaway.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 
+__all__ = ["Authenticator", "Scope"]
 
-class Scope(StrEnum):
-    PREDICT = "predict"
-    ADMIN = "admin"
-
-
-#: What each key scope may do: an admin key may also predict.
-_ALLOWED = {Scope.PREDICT: {Scope.PREDICT}, Scope.ADMIN: {Scope.PREDICT, Scope.ADMIN}}
 _UNAUTHENTICATED = "missing or invalid API key: send Authorization: Bearer <key>"
-
-
-@dataclass(frozen=True)
-class KeyEntry:
-    key_id: str
-    key_hash: str
-    scope: Scope
-    #: Requests per second; None means the server's default.
-    rate_limit: float | None = None
 
 
 class _Bucket:
@@ -70,12 +53,12 @@ class Authenticator:
     ) -> None:
         self.default_rate_limit = default_rate_limit
         self._clock = clock
-        self._keys: dict[str, KeyEntry] = {}
+        self._keys: dict[str, ApiKey] = {}
         self._buckets: dict[str, _Bucket] = {}
 
-    def update(self, keys: Iterable[KeyEntry]) -> None:
+    def update(self, keys: Iterable[ApiKey]) -> None:
         """Replace the known keys; buckets of keys that remain keep their state."""
-        self._keys = {key.key_hash: key for key in keys}
+        self._keys = {key.key_hash: key for key in keys if not key.revoked}
         live = {key.key_id for key in self._keys.values()}
         self._buckets = {kid: b for kid, b in self._buckets.items() if kid in live}
 
@@ -83,13 +66,17 @@ class Authenticator:
     def key_count(self) -> int:
         return len(self._keys)
 
-    def check(self, authorization: str | None, needs: Scope) -> KeyEntry:
-        """The key behind an ``Authorization`` value, if it may do ``needs`` now; raises if not."""
+    def check(self, authorization: str | None, needs: Scope) -> ApiKey:
+        """The key behind an ``Authorization`` value, if it may do ``needs`` now; raises if not.
+
+        Looked up by hash: the hash of a guess reveals nothing, and the dict lookup compares
+        hashes, not secrets, so timing tells nothing about a key either.
+        """
         token = _bearer(authorization)
-        entry = self._keys.get(hashlib.sha256(token.encode()).hexdigest()) if token else None
+        entry = self._keys.get(hash_api_key(token)) if token else None
         if entry is None:
             raise AuthenticationError(_UNAUTHENTICATED)
-        if needs not in _ALLOWED[entry.scope]:
+        if not entry.scope.allows(needs):
             raise PermissionDeniedError(
                 f"this API key has scope '{entry.scope.value}'; this call needs an "
                 f"'{needs.value}' key"

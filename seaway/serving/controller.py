@@ -35,7 +35,7 @@ from seaway.packaging.manifest import Manifest
 from seaway.packaging.reader import open_package
 from seaway.registry import Registry
 from seaway.registry.uri import is_model_uri, parse_model_uri, validate_name
-from seaway.serving.auth import Authenticator, KeyEntry, Scope
+from seaway.serving.auth import Authenticator
 from seaway.serving.dataplane import DataPlane
 from seaway.serving.metrics import Metrics
 from seaway.serving.model import ServedModel, ServingOptions
@@ -187,9 +187,7 @@ class Controller:
             self._note("api-keys", f"cannot refresh API keys, keeping the last ones: {exc}")
             return
         self._problems.pop("api-keys", None)
-        self.authenticator.update(
-            KeyEntry(k.key_id, k.key_hash, Scope(k.scope), k.rate_limit) for k in keys
-        )
+        self.authenticator.update(keys)
 
     async def stop(self) -> None:
         """Drain and stop every version, serving or retiring."""

@@ -73,3 +73,18 @@ def start_server(args: list[str], home: Path, log: Path, *, wait_ready: bool = T
         server.stop(signal.SIGKILL)
         raise AssertionError(f"server not ready in time:\n{server.output()}")
     return server
+
+
+def replica_pids(pid: int) -> list[int]:
+    """Replica processes of a server (spawned children; not multiprocessing's resource tracker)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        pids = [int(p) for p in handle.read().split()]
+    replicas = []
+    for child in pids:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                if b"spawn_main" in handle.read():
+                    replicas.append(child)
+        except FileNotFoundError:  # exited meanwhile
+            pass
+    return replicas

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import testmodels
 import tritonclient.http as triton
-from servers import Server
+from servers import Server, replica_pids
 from sklearn.linear_model import LogisticRegression
 
 
@@ -202,7 +202,7 @@ def test_a_killed_replica_loses_no_request(serve: Callable[..., Server], fraud_m
     for thread in threads:
         thread.start()
     time.sleep(1.0)
-    children = _children(server.process.pid)
+    children = replica_pids(server.process.pid)
     assert len(children) >= 2
     os.kill(children[0], signal.SIGKILL)
     time.sleep(2.0)
@@ -212,7 +212,7 @@ def test_a_killed_replica_loses_no_request(serve: Callable[..., Server], fraud_m
     assert statuses and set(statuses) == {200}, (
         f"{len(statuses)} requests, statuses {set(statuses)}"
     )
-    assert children[0] not in _children(server.process.pid)
+    assert children[0] not in replica_pids(server.process.pid)
 
 
 def test_sigterm_finishes_in_flight_requests(serve: Callable[..., Server], tmp_path) -> None:
@@ -254,18 +254,3 @@ def test_a_model_that_cannot_load_stops_the_server_with_the_reason(
 
 def _negate(x):  # type: ignore[no-untyped-def]
     return -x
-
-
-def _children(pid: int) -> list[int]:
-    """Replica processes of a server (spawned children; not multiprocessing's resource tracker)."""
-    with open(f"/proc/{pid}/task/{pid}/children") as handle:
-        pids = [int(p) for p in handle.read().split()]
-    replicas = []
-    for child in pids:
-        try:
-            with open(f"/proc/{child}/cmdline", "rb") as handle:
-                if b"spawn_main" in handle.read():
-                    replicas.append(child)
-        except FileNotFoundError:  # exited meanwhile
-            pass
-    return replicas

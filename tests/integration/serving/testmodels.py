@@ -54,3 +54,8 @@ ECHO_SAMPLE: dict[str, np.ndarray] = {
 
 def save_echo(folder: Any) -> None:
     seaway.save_model(Echo(), folder, sample_input=ECHO_SAMPLE, code_paths=[__file__])
+
+
+def negate(x: Any) -> Any:
+    """A custom function: a pipeline using it needs trusted=True to load."""
+    return -x
