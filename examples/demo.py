@@ -1,13 +1,20 @@
-"""The `make demo` walk-through: train, register, inspect with the CLI, load back, predict.
+"""The `make demo` walk-through: train, register, inspect with the CLI, load back, serve, predict.
 
 Runs against the embedded default registry (SQLite under ./.seaway). Each run registers a new
-version of the same model and moves the `production` alias to it.
+version of the same model and moves the `production` alias to it, then serves that alias over
+HTTP and gRPC on free ports and asks the server for predictions.
 """
 
 from __future__ import annotations
 
+import json
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,6 +85,53 @@ def main() -> None:
     print(sample.to_string(index=False))
     print("fraud:      ", loaded.predict(sample).tolist())
     print("probability:", loaded.predict_proba(sample)[:, 1].round(3).tolist())
+
+    serve_and_predict(sample, loaded.predict(sample).tolist())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_and_predict(sample: pd.DataFrame, expected: list[int]) -> None:
+    port, grpc_port = free_port(), free_port()
+    command = ["serve", f"models:/{MODEL}@production", "--port", str(port)]
+    command += ["--grpc-port", str(grpc_port), "--log-format", "text", "--log-level", "warning"]
+    print(f"\n$ seaway {' '.join(command)} &", flush=True)
+    server = subprocess.Popen([sys.executable, "-m", "seaway", *command])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with seaway.Client(url, timeout=10) as client:
+            deadline = time.monotonic() + 120
+            while not _ready(client):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the server did not come up (exit code {server.poll()})")
+                time.sleep(0.3)
+            print(
+                f"Serving at {url} (Open Inference Protocol REST, /invocations) and gRPC on "
+                f"127.0.0.1:{grpc_port}; metrics at {url}/metrics"
+            )
+            print("\n>>> seaway.Client(url).predict(MODEL, sample)")
+            served = client.predict(MODEL, sample).tolist()
+            print(served)
+            assert served == expected, "the server disagrees with the loaded model"
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "rows.json"
+            data.write_text(json.dumps(sample.to_dict("records")))
+            cli("predict", MODEL, "--data", str(data), "--url", url, "--proba")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(60)
+        print(f"\nStopped the server (SIGTERM drains in-flight requests; exit code {code})")
+
+
+def _ready(client: seaway.Client) -> bool:
+    try:
+        return client.ready()
+    except seaway.SeawayError:
+        return False
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+def print_json(data: Any, *, compact: bool = False) -> None:
+    print(json.dumps(data, indent=None if compact else 2, default=str))
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:

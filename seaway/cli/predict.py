@@ -39,7 +39,7 @@ def predict_command(
             result = client.predict_proba(name, inputs, version=version or None)
         else:
             result = client.predict(name, inputs, version=version or None)
-    print_json({"predictions": np.asarray(result).tolist()})
+    print_json({"predictions": np.asarray(result).tolist()}, compact=True)
 
 
 def read_inputs(path: Path) -> Any:

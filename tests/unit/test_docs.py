@@ -43,3 +43,11 @@ def test_readme_links_resolve() -> None:
     for target in re.findall(r"\]\(([^)#]+)\)", readme.read_text()):
         if not target.startswith("http"):
             assert (readme.parent / target).exists(), f"README links to missing {target}"
+
+
+def test_every_serve_setting_is_documented() -> None:
+    from seaway.serving.config import ServeConfig
+
+    text = (DOCS / "serving.md").read_text()
+    for name in ServeConfig.model_fields:
+        assert f"`{name}`" in text, f"serve setting {name} is missing from docs/serving.md"

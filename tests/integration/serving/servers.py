@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,10 +27,11 @@ class Server:
     port: int
     grpc_port: int
     log: Path
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
@@ -45,12 +47,24 @@ class Server:
         return self.log.read_text()
 
 
-def start_server(args: list[str], home: Path, log: Path, *, wait_ready: bool = True) -> Server:
+def start_server(
+    args: list[str],
+    home: Path,
+    log: Path,
+    *,
+    wait_ready: bool = True,
+    log_format: str = "text",
+    scheme: str = "http",
+    verify: Any = True,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """``scheme="https"`` (with ``verify``, a CA file) waits for readiness over TLS; ``env`` adds
+    variables to the server's environment."""
     port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "SEAWAY_HOME": str(home)}
+    env = {**os.environ, **(env or {}), "SEAWAY_HOME": str(home)}
     handle = log.open("w")
     command = [sys.executable, "-m", "seaway", "serve", *args, "--port", str(port)]
-    command += ["--grpc-port", str(grpc_port), "--log-format", "text"]
+    command += ["--grpc-port", str(grpc_port), "--log-format", log_format]
     process = subprocess.Popen(
         command,
         stdout=handle,
@@ -58,14 +72,15 @@ def start_server(args: list[str], home: Path, log: Path, *, wait_ready: bool = T
         env=env,
         text=True,
     )
-    server = Server(process, port, grpc_port, log)
+    server = Server(process, port, grpc_port, log, scheme)
     if wait_ready:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise AssertionError(f"server exited with {process.returncode}:\n{server.output()}")
             try:
-                if httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200:
+                ready = httpx.get(f"{server.url}/v2/health/ready", timeout=2, verify=verify)
+                if ready.status_code == 200:
                     return server
             except httpx.HTTPError:
                 pass

@@ -59,3 +59,24 @@ def save_echo(folder: Any) -> None:
 def negate(x: Any) -> Any:
     """A custom function: a pipeline using it needs trusted=True to load."""
     return -x
+
+
+class SleepFor(seaway.PythonModel):
+    """Sums each row, after sleeping as many seconds as the batch's first value (when positive).
+
+    The request decides how slow the call is, so one server can answer fast and hang on demand.
+    """
+
+    def predict(self, inputs: Any) -> Any:
+        array = np.asarray(inputs, dtype=np.float64)
+        first = float(array.ravel()[0]) if array.size else 0.0
+        if first > 0:
+            time.sleep(first)
+        return array.sum(axis=1)
+
+
+def save_sleep_for(folder: Any, **kwargs: Any) -> None:
+    """A SleepFor package taking [rows, 2] float64; its sample input does not sleep."""
+    seaway.save_model(
+        SleepFor(), folder, sample_input=np.zeros((1, 2)), code_paths=[__file__], **kwargs
+    )

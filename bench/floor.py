@@ -1,0 +1,125 @@
+"""The floor: the thinnest V2 REST server we can write, to measure Seaway against.
+
+A raw ASGI callable (no framework, no middleware) on uvicorn with httptools and uvloop, one worker,
+access log off. ``POST /v2/models/{name}/infer`` parses the Open Inference Protocol JSON body with
+orjson and numpy, calls ``model.predict`` right in the event loop and answers a V2 JSON response.
+It accepts what ``bench/serving.py`` sends Seaway: one FP64 ``[rows, features]`` tensor (or one
+1-D tensor per feature column). There is no batching, no process isolation, no validation beyond
+what keeps it from crashing: that is the point of a floor.
+
+Models are plain pickles written by ``bench/serving.py`` (our own files, never from the network)::
+
+    python bench/floor.py --port 9000 --model rf=/tmp/x/rf.pkl --model lr=/tmp/x/lr.pkl
+
+Routes: ``POST /v2/models/{name}/infer``, ``GET /v2/health/ready``, and ``POST /noop`` (reads the
+body, answers a constant: the load generator's calibration target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from typing import Any
+
+import numpy as np
+import orjson
+import uvicorn
+
+PREFIX = "/v2/models/"
+SUFFIX = "/infer"
+JSON_HEADERS = [(b"content-type", b"application/json")]
+DATATYPES = {
+    "int64": "INT64",
+    "int32": "INT32",
+    "float64": "FP64",
+    "float32": "FP32",
+    "bool": "BOOL",
+}
+
+
+def make_app(models: dict[str, Any]) -> Any:
+    async def respond(send: Any, status: int, body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
+        await send({"type": "http.response.body", "body": body})
+
+    async def read_body(receive: Any) -> bytes:
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body"):
+            return body  # type: ignore[no-any-return]
+        chunks = [body]
+        while message.get("more_body"):
+            message = await receive()
+            chunks.append(message.get("body", b""))
+        return b"".join(chunks)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if method == "POST" and path.startswith(PREFIX) and path.endswith(SUFFIX):
+            name = path[len(PREFIX) : -len(SUFFIX)]
+            body = await read_body(receive)
+            model = models.get(name)
+            if model is None:
+                await respond(send, 404, orjson.dumps({"error": f"no model {name!r}"}))
+                return
+            try:
+                inputs = orjson.loads(body)["inputs"]
+                if len(inputs) == 1:
+                    tensor = inputs[0]
+                    x = np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
+                else:  # one 1-D tensor per feature column, in order
+                    x = np.column_stack([np.asarray(t["data"], dtype=np.float64) for t in inputs])
+                y = np.asarray(model.predict(x))
+            except Exception as exc:
+                await respond(send, 400, orjson.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+                return
+            output = {
+                "name": "predict",
+                "datatype": DATATYPES.get(y.dtype.name, "BYTES"),
+                "shape": list(y.shape),
+                "data": y.ravel(),
+            }
+            doc = {"model_name": name, "outputs": [output]}
+            await respond(send, 200, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+        elif method == "POST" and path == "/noop":
+            await read_body(receive)
+            await respond(send, 200, b'{"ok":true}')
+        elif path == "/v2/health/ready":
+            await respond(send, 200, b'{"ready":true}')
+        else:
+            await read_body(receive)
+            await respond(send, 404, b'{"error":"not found"}')
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME=PICKLE", help="repeatable"
+    )
+    args = parser.parse_args()
+    models = {}
+    for item in args.model:
+        name, _, path = item.partition("=")
+        with open(path, "rb") as file:
+            models[name] = pickle.load(file)  # our own file, written by bench/serving.py
+    uvicorn.run(
+        make_app(models),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        workers=1,
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+    )
+
+
+if __name__ == "__main__":
+    main()

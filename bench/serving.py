@@ -1,0 +1,588 @@
+"""Serving benchmark: `seaway serve` against the thinnest server we can write (bench/floor.py).
+
+    .venv/bin/python bench/serving.py            # full run, about 4 minutes
+    .venv/bin/python bench/serving.py --quick    # smoke run, under a minute
+    .venv/bin/python bench/serving.py --json results.json
+
+Trains a small RandomForest and a LogisticRegression on synthetic data, registers them with
+``seaway.log_model`` in a temporary SEAWAY_HOME, starts ``seaway serve`` (default batching, replica
+processes) and the floor, each pinned to one core with ``taskset`` (replicas inherit the
+affinity), and drives single-row V2 JSON requests from the other core with ``wrk`` at each
+concurrency. Prints requests/s, p50/p99 latency and errors per (model, concurrency, server), then
+the issue's targets with PASS/FAIL. Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import pickle
+import platform
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+FEATURES = 20
+BODY_POOL = 64  # distinct single-row bodies the load generator cycles through
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+LUA_DONE = r"""
+done = function(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests":%.0f,"duration_us":%.0f,"non2xx":%.0f,"connect":%.0f,' ..
+    '"read":%.0f,"write":%.0f,"timeout":%.0f,"p50_us":%.0f,"p90_us":%.0f,"p99_us":%.0f,' ..
+    '"max_us":%.0f,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+"""
+
+
+class BenchError(Exception):
+    """A precondition or a step failed; the message says what to do."""
+
+
+# ---- models -------------------------------------------------------------------------------------
+
+
+def train_models(seed: int = 0) -> tuple[dict[str, Any], Any]:
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = make_classification(
+        n_samples=5000, n_features=FEATURES, n_informative=10, random_state=seed
+    )
+    models = {
+        "rf": RandomForestClassifier(n_estimators=50, max_depth=8, random_state=seed).fit(x, y),
+        "lr": LogisticRegression(max_iter=1000).fit(x, y),
+    }
+    return models, x
+
+
+def predict_cost_us(model: Any, x: Any, rows: int, repeat: int = 200) -> float:
+    batch = x[:rows].copy()
+    for _ in range(10):
+        model.predict(batch)
+    started = time.perf_counter()
+    for _ in range(repeat):
+        model.predict(batch)
+    return (time.perf_counter() - started) / repeat * 1e6
+
+
+def request_body(row: Any) -> bytes:
+    """One row as one FP64 [1, n] tensor (the shape Seaway's array signature takes), asking
+    for ``predict`` only: the floor calls model.predict, so Seaway must not run predict_proba."""
+    doc = {
+        "inputs": [
+            {"name": "input", "datatype": "FP64", "shape": [1, len(row)], "data": list(row)}
+        ],
+        "outputs": [{"name": "predict"}],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+# ---- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    argv: list[str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    idle_cpu: float = 0.0
+    pids: list[int] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def start(server: Server, core: int, env: dict[str, str]) -> None:
+    with server.log.open("wb") as log:
+        server.process = subprocess.Popen(
+            ["taskset", "-c", str(core), *server.argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # its own process group: stopped whole, replicas included
+        )
+
+
+def wait_ready(server: Server, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    assert server.process is not None
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BenchError(f"{server.name} exited ({server.process.returncode}):\n{tail(server)}")
+        try:
+            with urllib.request.urlopen(server.url("/v2/health/ready"), timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"{server.name} not ready after {timeout:.0f} s:\n{tail(server)}")
+
+
+def tail(server: Server, lines: int = 30) -> str:
+    try:
+        return "\n".join(server.log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop(server: Server) -> None:
+    process = server.process
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    # replicas of a server that died first may be left in the group
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK_TCK
+
+
+def check_pinned(server: Server, core: int) -> list[int]:
+    assert server.process is not None
+    pids = tree(server.process.pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            if os.sched_getaffinity(pid) != {core}:
+                raise BenchError(f"{server.name} process {pid} is not pinned to core {core}")
+    return pids
+
+
+# ---- load generator -----------------------------------------------------------------------------
+
+
+def wrk_script(path: Path, route: str, bodies: list[bytes]) -> Path:
+    items = ",\n".join(f"  [==[{body.decode()}]==]" for body in bodies)
+    path.write_text(
+        f"local bodies = {{\n{items}\n}}\n"
+        f'local route = "{route}"\n'
+        "local prepared = {}\nlocal n = 0\n"
+        "init = function(args)\n"
+        "  for k, body in ipairs(bodies) do\n"
+        '    prepared[k] = wrk.format("POST", route, {["Content-Type"] = "application/json"}, body)\n'
+        "  end\n"
+        "end\n"
+        "request = function()\n  n = n % #prepared + 1\n  return prepared[n]\nend\n" + LUA_DONE
+    )
+    return path
+
+
+@dataclass
+class Run:
+    model: str
+    concurrency: int
+    server: str
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    requests: int
+    errors: int
+    error_detail: dict[str, int]
+    server_cpu: float  # share of the server core, 1.0 = saturated
+    gen_cpu: float  # share of the load generator's core
+
+
+def wrk(script: Path, server: Server, concurrency: int, seconds: int, core: int, model: str) -> Run:
+    argv = [
+        "taskset", "-c", str(core), "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
+        "--timeout", "10s", "-s", str(script), server.url(""),
+    ]  # fmt: skip
+    before_gen = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before_srv, started = cpu_seconds(server.pids), time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    wall = time.monotonic() - started
+    srv = (cpu_seconds(server.pids) - before_srv) / wall
+    after_gen = resource.getrusage(resource.RUSAGE_CHILDREN)
+    gen = (
+        after_gen.ru_utime + after_gen.ru_stime - before_gen.ru_utime - before_gen.ru_stime
+    ) / wall
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    r = json.loads(lines[-1].removeprefix("WRK_RESULT "))
+    detail = {k: int(r[k]) for k in ("non2xx", "connect", "read", "write", "timeout") if r[k]}
+    return Run(
+        model=model,
+        concurrency=concurrency,
+        server=server.name,
+        rps=r["requests"] / (r["duration_us"] / 1e6),
+        p50_ms=r["p50_us"] / 1000,
+        p90_ms=r["p90_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        max_ms=r["max_us"] / 1000,
+        requests=int(r["requests"]),
+        errors=sum(detail.values()),
+        error_detail=detail,
+        server_cpu=round(srv, 3),
+        gen_cpu=round(gen, 3),
+    )
+
+
+def post(url: str, body: bytes) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read())  # type: ignore[no-any-return]
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    value: float | None
+    goal: str
+    passed: bool | None
+
+
+def targets(runs: list[Run], models: list[str], baseline: str, candidate: str) -> list[Target]:
+    def get(model: str, concurrency: int, server: str) -> Run | None:
+        return next(
+            (r for r in runs if (r.model, r.concurrency, r.server) == (model, concurrency, server)),
+            None,
+        )
+
+    found: list[Target] = []
+    throughput_goal = {"rf": 10.0, "lr": 1.0}
+    for model in models:
+        floor, own = get(model, 64, baseline), get(model, 64, candidate)
+        if floor and own:
+            ratio = own.rps / floor.rps
+            goal = throughput_goal[model]
+            found.append(
+                Target(f"{model} c=64 req/s vs floor", ratio, f">= {goal:g}x", ratio >= goal)
+            )
+    for model in models:
+        floor, own = get(model, 1, baseline), get(model, 1, candidate)
+        if floor and own:
+            ratio = own.p50_ms / floor.p50_ms
+            found.append(Target(f"{model} c=1 p50 vs floor", ratio, "<= 1.5x", ratio <= 1.5))
+    for model in models:
+        own = get(model, 64, candidate)
+        if own:
+            ratio = own.p99_ms / own.p50_ms
+            found.append(Target(f"{model} c=64 p99 / own p50", ratio, "<= 5x", ratio <= 5.0))
+    errors = sum(r.errors for r in runs)
+    found.append(Target("no failed requests", float(errors), "0", errors == 0))
+    return found
+
+
+def print_table(runs: list[Run]) -> None:
+    head = (
+        f"{'model':<6}{'conc':>5}  {'server':<15}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}{'srv CPU':>9}{'gen CPU':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in runs:
+        print(
+            f"{r.model:<6}{r.concurrency:>5}  {r.server:<15}{r.rps:>9.0f}{r.p50_ms:>9.2f}"
+            f"{r.p99_ms:>9.2f}{r.errors:>8}{r.server_cpu:>9.0%}{r.gen_cpu:>9.0%}"
+        )
+
+
+def print_targets(found: list[Target], candidate: str) -> None:
+    print(f"\ntargets ({candidate} against floor)")
+    for t in found:
+        value = "n/a" if t.value is None else f"{t.value:.2f}"
+        verdict = "PASS" if t.passed else "FAIL"
+        print(f"  {t.name:<28}{value:>9}  goal {t.goal:<9}{verdict}")
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Seaway serving benchmark against a raw floor.")
+    parser.add_argument("--quick", action="store_true", help="1 s warm-up, 3 s per measurement")
+    parser.add_argument("--duration", type=int, help="seconds measured per cell [10]")
+    parser.add_argument("--warmup", type=int, help="seconds of warm-up per cell [2]")
+    parser.add_argument("--concurrency", default="1,32,64", help="comma-separated [1,32,64]")
+    parser.add_argument("--models", default="rf,lr", help="comma-separated, of rf,lr [rf,lr]")
+    parser.add_argument(
+        "--servers",
+        default="floor,seaway",
+        help="comma-separated, of floor, seaway, seaway-nogrpc (seaway serve --no-grpc) "
+        "[floor,seaway]",
+    )
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--keep-logs", action="store_true", help="print the servers' log paths")
+    args = parser.parse_args()
+    args.duration = args.duration or (3 if args.quick else 10)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.models = args.models.split(",")
+    args.servers = args.servers.split(",")
+    if set(args.models) - {"rf", "lr"} or set(args.servers) - {"floor", "seaway", "seaway-nogrpc"}:
+        parser.error("unknown model or server name")
+    return args
+
+
+def preflight(args: argparse.Namespace) -> None:
+    if shutil.which("wrk") is None:
+        raise BenchError(
+            "wrk is not installed: the benchmark drives load with it. "
+            "On Debian/Ubuntu: apt-get install -y wrk (see bench/README.md)"
+        )
+    if shutil.which("taskset") is None:
+        raise BenchError("taskset is missing (Debian: apt-get install -y util-linux)")
+    cores = os.sched_getaffinity(0)
+    if {args.server_core, args.client_core} - cores or args.server_core == args.client_core:
+        raise BenchError(
+            f"need two distinct usable cores for --server-core/--client-core; have {sorted(cores)}"
+        )
+
+
+def machine() -> dict[str, Any]:
+    import sklearn
+    import uvicorn
+
+    import seaway
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "python": platform.python_version(),
+        "seaway": seaway.__version__,
+        "scikit-learn": sklearn.__version__,
+        "uvicorn": uvicorn.__version__,
+        "kernel": platform.release(),
+    }
+
+
+@contextlib.contextmanager
+def servers_running(servers: list[Server], core: int, env: dict[str, str]) -> Iterator[None]:
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # unwinds through the finally below
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        for server in servers:
+            start(server, core, env)
+        for server in servers:
+            wait_ready(server)
+            server.pids = check_pinned(server, core)
+        yield
+    finally:
+        for server in servers:
+            stop(server)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    preflight(args)
+    os.sched_setaffinity(0, {args.client_core})  # this process and wrk stay off the server core
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, load avg {info['load_avg']}")
+    print(f"date: {info['date']} (shared machine: other work may run beside the benchmark)")
+
+    with tempfile.TemporaryDirectory(prefix="seaway-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = {**os.environ, "SEAWAY_HOME": str(tmp / "home"), "PYTHONUNBUFFERED": "1"}
+        os.environ["SEAWAY_HOME"] = env["SEAWAY_HOME"]
+        models, x = train_models()
+        costs = {}
+        import seaway
+
+        for name in args.models:
+            model = models[name]
+            seaway.log_model(model, name, sample_input=x[:20], reference_data=x)
+            (tmp / f"{name}.pkl").write_bytes(pickle.dumps(model))
+            costs[name] = {rows: predict_cost_us(model, x, rows) for rows in (1, 64)}
+            print(
+                f"{name}: model.predict takes {costs[name][1]:.0f} us for 1 row, "
+                f"{costs[name][64]:.0f} us for 64 rows (in process, core {args.client_core})"
+            )
+
+        floor_argv = [sys.executable, str(HERE / "floor.py"), "--port"]
+        model_args = [f"--model={n}={tmp / f'{n}.pkl'}" for n in args.models]
+        servers: list[Server] = []
+        for name in args.servers:
+            port = free_port()
+            if name == "floor":
+                argv = [*floor_argv, str(port), *model_args]
+            else:
+                argv = [
+                    sys.executable, "-m", "seaway", "serve",
+                    *(f"models:/{n}/1" for n in args.models),
+                    "--port", str(port), "--grpc-port", str(free_port()),
+                    "--no-access-log", "--log-level", "warning",
+                ]  # fmt: skip
+                if name == "seaway-nogrpc":
+                    argv.append("--no-grpc")
+            servers.append(Server(name, port, argv, tmp / f"{name}.log"))
+
+        rng = random.Random(0)
+        rows = [x[rng.randrange(len(x))] for _ in range(BODY_POOL)]
+        bodies = [request_body([float(v) for v in row]) for row in rows]
+        runs: list[Run] = []
+        with servers_running(servers, args.server_core, env):
+            # every server answers, and answers the same thing, before anything is timed
+            for name in args.models:
+                answers = {
+                    s.name: post(s.url(f"/v2/models/{name}/infer"), bodies[0])["outputs"][0]["data"]
+                    for s in servers
+                }
+                if len({json.dumps(a) for a in answers.values()}) != 1:
+                    raise BenchError(f"the servers disagree on {name}: {answers}")
+            for server in servers:
+                before = cpu_seconds(server.pids)
+                time.sleep(1.0)
+                server.idle_cpu = cpu_seconds(server.pids) - before
+                print(
+                    f"{server.name}: {len(server.pids)} processes pinned to core "
+                    f"{args.server_core}, idle CPU {server.idle_cpu:.0%}"
+                )
+
+            floor = next((s for s in servers if s.name == "floor"), None)
+            calibration = None
+            if floor is not None:
+                script = wrk_script(tmp / "noop.lua", "/noop", bodies)
+                wrk(script, floor, 64, args.warmup or 1, args.client_core, "-")
+                calibration = wrk(script, floor, 64, args.duration, args.client_core, "noop")
+                print(
+                    f"load generator check (floor POST /noop, c=64): {calibration.rps:.0f} req/s, "
+                    f"wrk at {calibration.gen_cpu:.0%} of core {args.client_core}, floor at "
+                    f"{calibration.server_cpu:.0%} of core {args.server_core}"
+                )
+            print()
+            for name in args.models:
+                script = wrk_script(tmp / f"{name}.lua", f"/v2/models/{name}/infer", bodies)
+                for concurrency in args.concurrency:
+                    for server in servers:  # side by side: each cell runs every server in turn
+                        if args.warmup:
+                            wrk(script, server, concurrency, args.warmup, args.client_core, name)
+                        result = wrk(
+                            script, server, concurrency, args.duration, args.client_core, name
+                        )
+                        runs.append(result)
+                        print(
+                            f"  {name} c={concurrency:<3} {server.name:<14} {result.rps:>8.0f} "
+                            f"req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
+                            f"errors {result.errors}",
+                            flush=True,
+                        )
+            if args.keep_logs:
+                for server in servers:
+                    print(f"{server.name} log:\n{tail(server)}")
+
+    print()
+    print_table(runs)
+    candidate = "seaway" if "seaway" in args.servers else args.servers[-1]
+    found = targets(runs, args.models, "floor", candidate) if floor is not None else []
+    if found:
+        print_targets(found, candidate)
+    if args.json:
+        doc = {
+            "machine": info,
+            "settings": {
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "server_core": args.server_core,
+                "client_core": args.client_core,
+                "servers": {s.name: s.argv[1:] for s in servers},
+                "idle_cpu": {s.name: s.idle_cpu for s in servers},
+            },
+            "predict_cost_us": costs,
+            "calibration": asdict(calibration) if calibration else None,
+            "runs": [asdict(r) for r in runs],
+            "targets": [asdict(t) for t in found],
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0 if all(t.passed for t in found) else 1
+
+
+def main() -> None:
+    args = parse_args()
+    try:
+        sys.exit(run(args))
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""`seaway serve` settings: file vs flags, and per model: flag > model's serving config > default."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from seaway.errors import ConfigError
+from seaway.packaging.manifest import FrameworkInfo, Manifest, ServingConfig
+from seaway.serving.config import DEFAULTS, ServeConfig
+
+
+def _manifest(serving: ServingConfig | None) -> Manifest:
+    return Manifest(
+        flavor="sklearn",
+        framework=FrameworkInfo(name="scikit-learn", version="1"),
+        python_version="3.11",
+        seaway_version="0",
+        created_at=datetime.now(UTC),
+        serving=serving,
+    )
+
+
+def test_flag_beats_model_config_beats_default() -> None:
+    config = ServeConfig.load(None, {"models": ["m"], "max_batch_size": 8})
+    own = _manifest(ServingConfig(max_batch_size=1, max_latency_ms=5, replicas=3))
+    options = config.serving_options(own)
+    assert options.max_batch_size == 8  # the flag
+    assert options.max_latency_ms == 5 and options.replicas == 3  # the model's own
+    assert options.max_queue == DEFAULTS.max_queue and options.timeout == DEFAULTS.timeout
+    assert config.serving_options(_manifest(None)).replicas == DEFAULTS.replicas
+
+
+def test_file_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "serve.yaml"
+    path.write_text("models: ['models:/a/1']\nport: 9000\nreplicas: 2\naccess_log: true\n")
+    config = ServeConfig.load(path, {"port": 9100, "replicas": None, "models": []})
+    assert config.models == ["models:/a/1"]
+    assert config.port == 9100 and config.replicas == 2 and config.access_log
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("models: [a]\nreplicas: 0\n", {}, "replicas"),
+        ("models: [a]\nbatch: 3\n", {}, "batch"),
+        ("- a\n- b\n", {}, "mapping"),
+        ("models: [a\n", {}, "not valid YAML"),
+        ("{}", {}, "at least one model"),
+        ("models: [a]\nssl_certfile: c.pem\n", {}, "both --ssl-certfile and --ssl-keyfile"),
+        ("models: [a]\nport: 9000\ngrpc_port: 9000\n", {}, "--no-grpc"),
+        ("models: [a]\nlog_format: xml\n", {}, "log_format"),
+    ],
+)
+def test_bad_settings_name_the_problem(
+    tmp_path: Path, text: str, overrides: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "serve.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        ServeConfig.load(path, overrides)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read serve config"):
+        ServeConfig.load(tmp_path / "nope.yaml", {"models": ["a"]})
+
+
+def test_a_model_records_its_serving_config(tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    import seaway
+    from seaway.errors import PackagingError
+    from seaway.packaging.reader import open_package
+
+    x = np.arange(8.0).reshape(4, 2)
+    model = LinearRegression().fit(x, x.sum(axis=1))
+    seaway.save_model(model, tmp_path / "p", sample_input=x, serving={"max_batch_size": 1})
+    assert open_package(tmp_path / "p").manifest.serving == ServingConfig(max_batch_size=1)
+    with pytest.raises(PackagingError, match="batch_size"):
+        seaway.save_model(model, tmp_path / "q", sample_input=x, serving={"batch_size": 1})
+    with pytest.raises(PackagingError, match="max_batch_size"):
+        seaway.save_model(model, tmp_path / "r", sample_input=x, serving={"max_batch_size": 0})
+    assert not (tmp_path / "q").exists()
