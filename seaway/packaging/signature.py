@@ -77,6 +77,23 @@ class Signature(BaseModel):
             for spec in self.inputs
         }
 
+    def coerce_columns(self, data: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+        """A dataframe signature's columns, checked and cast, as plain arrays in signature order.
+
+        What ``coerce`` does short of building the DataFrame: servers validate each request this
+        way and build one DataFrame per batch, in the replica. Extra columns are dropped.
+        """
+        _check_names(data.keys(), self.input_names, extra_ok=True)
+        columns = {
+            spec.name: _coerce_array(_to_column(data[spec.name], spec.name), spec)
+            for spec in self.inputs
+        }
+        lengths = {len(column) for column in columns.values()}
+        if len(lengths) > 1:
+            shown = {name: len(column) for name, column in columns.items()}
+            raise InvalidInputError(f"input columns have different lengths: {shown}")
+        return columns
+
     def _coerce_dataframe(self, data: Any) -> pd.DataFrame:
         names = self.input_names
         if isinstance(data, pd.DataFrame):

@@ -125,16 +125,22 @@ class ServedModel:
             return data, _rows(data)
         names = signature.input_names
         if signature.input_format == "dataframe":
-            if set(names) <= set(by_name):
-                data = {name: _column(by_name[name], name) for name in by_name}
-            elif len(by_name) == 1 and next(iter(by_name.values())).ndim == 2:
-                data = next(iter(by_name.values()))
+            # columns stay plain arrays here; the replica builds one DataFrame per batch
+            (first_name, first), *_ = by_name.items()
+            if len(by_name) == 1 and first.ndim == 2 and first_name not in names:
+                if first.shape[1] != len(names):
+                    raise InvalidInputError(
+                        f"this model takes {len(names)} columns {names}: send one 1-D tensor per "
+                        f"column, or one 2-D tensor [rows, {len(names)}] with the columns in that "
+                        f"order; got {first_name!r} of shape {list(first.shape)}"
+                    )
+                columns = {name: first[:, i] for i, name in enumerate(names)}
             else:
-                raise InvalidInputError(
-                    f"this model takes the columns {names}: send one 1-D tensor per column, "
-                    f"or one 2-D tensor [rows, {len(names)}] in that order; got {sorted(by_name)}"
-                )
-        elif signature.input_format == "tensor":
+                known = set(names)
+                columns = {n: _column(a, n) if n in known else a for n, a in by_name.items()}
+            native = signature.coerce_columns(columns)
+            return native, _rows(native)
+        if signature.input_format == "tensor":
             if len(by_name) != 1 or names[0] not in by_name:
                 raise InvalidInputError(
                     f"this model takes one input tensor named {names[0]!r}; got {sorted(by_name)}"
