@@ -191,7 +191,11 @@ def create_app(
         wanted = [n for n in model.output_names if n != PREDICT_PROBA]
         served, outputs = await plane.predict_native(model.name, None, scoring.data, wanted)
         request.scope["seaway.labels"] = (served.name, served.version)
-        return Response(mlflow_scoring.encode_predictions(outputs), media_type=JSON)
+        # MLflow's body has no room for it: the version that answered goes in a header
+        headers = {"x-model-name": served.name, "x-model-version": served.version}
+        return Response(
+            mlflow_scoring.encode_predictions(outputs), headers=headers, media_type=JSON
+        )
 
     async def ping(request: Request) -> Response:
         is_ready = plane.ready

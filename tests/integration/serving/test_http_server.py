@@ -98,6 +98,7 @@ def test_mlflow_invocations_json_and_csv(serve: Callable[..., Server], fraud_mod
         answer = httpx.post(f"{server.url}/invocations", json=body, timeout=30)
         assert answer.status_code == 200, (body, answer.text)
         assert answer.json() == {"predictions": expected}
+        assert answer.headers["x-model-version"] == "1"
     csv = httpx.post(
         f"{server.url}/invocations",
         content=rows.to_csv(index=False),
