@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 
 from seaway.errors import (
+    AuthenticationError,
     InferenceTimeoutError,
     InvalidInputError,
     ModelUnavailableError,
     NotFoundError,
+    PermissionDeniedError,
     SeawayError,
     ServerBusyError,
     ServingError,
@@ -27,6 +29,8 @@ from seaway.types import Datatype
 
 _STATUS_ERRORS: dict[int, type[SeawayError]] = {
     400: InvalidInputError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
     404: NotFoundError,
     413: InvalidInputError,
     415: InvalidInputError,
@@ -43,12 +47,17 @@ class Client:
         timeout: float = 30.0,
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
     ) -> None:
+        """``verify``: check the server's TLS certificate (``True``), against a CA bundle or
+        self-signed certificate file (a path), or not at all (``False``)."""
         all_headers = dict(headers or {})
         if api_key:
             all_headers["Authorization"] = f"Bearer {api_key}"
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=all_headers)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, headers=all_headers, verify=_verify(verify)
+        )
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
 
     def __enter__(self) -> Client:
@@ -142,6 +151,17 @@ class Client:
         if answer.status_code == 429:
             raise ServerBusyError(message, float(answer.headers.get("Retry-After", "1")))
         raise _STATUS_ERRORS.get(answer.status_code, ServingError)(message)
+
+
+def _verify(verify: bool | str) -> Any:
+    if isinstance(verify, str):
+        import ssl
+
+        try:
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInputError(f"cannot read the CA file {verify}: {exc}") from exc
+    return verify
 
 
 def _model_path(model: str, version: str | int | None) -> str:

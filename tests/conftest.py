@@ -30,6 +30,8 @@ def seaway_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Isolate every test from the developer's environment and from each other."""
     for var in _SEAWAY_ENV:
         monkeypatch.delenv(var, raising=False)
+    for var in [name for name in os.environ if name.startswith("SEAWAY_SERVE_")]:
+        monkeypatch.delenv(var)
     home = tmp_path / "seaway-home"
     monkeypatch.setenv("SEAWAY_HOME", str(home))
     return home

@@ -30,7 +30,12 @@ def serve_command(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="YAML file with the same keys as the flags."),
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="SEAWAY_SERVE_CONFIG",
+            help="YAML file with the same keys as the flags (SEAWAY_SERVE_<KEY> variables too).",
+        ),
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port [default: 8080].")] = None,

@@ -127,6 +127,11 @@ class ReplicaPool:
         try:
             return await asyncio.wait_for(replica.call(inputs, outputs), self.timeout)
         except TimeoutError:
+            log.warning(
+                "a model call ran past %g s on replica %s: killing it (hung or too slow)",
+                self.timeout,
+                replica.index,
+            )
             replica.kill()
             self._schedule_restart(replica)
             raise InferenceTimeoutError(

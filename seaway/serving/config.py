@@ -1,5 +1,7 @@
 """``ServeConfig``: everything ``seaway serve`` takes. A YAML config file holds the same keys as the
-flags (``--max-batch-size`` is ``max_batch_size``); a flag that is given beats the file.
+flags (``--max-batch-size`` is ``max_batch_size``), and so does the environment
+(``SEAWAY_SERVE_MAX_BATCH_SIZE``; ``SEAWAY_SERVE_MODELS`` separated by commas or spaces).
+Precedence: a flag that is given, then the environment, then the file, then the defaults.
 
 Batching, replicas and timeouts may also come from a model's own serving config (recorded when it
 was logged, ``log_model(..., serving={...})``). Per model the order is: flag or config file, then
@@ -8,6 +10,9 @@ the model's serving config, then the defaults below.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +25,9 @@ from seaway.serving.model import ServingOptions
 
 #: Defaults for what a model's serving config may also set.
 DEFAULTS = ServingOptions()
+ENV_PREFIX = "SEAWAY_SERVE_"
+#: The config file's own variable (read by the CLI's ``--config``), not a setting.
+CONFIG_ENV = "SEAWAY_SERVE_CONFIG"
 
 
 class ServeConfig(BaseModel):
@@ -49,8 +57,14 @@ class ServeConfig(BaseModel):
     access_log: bool = False
 
     @classmethod
-    def load(cls, path: Path | None, overrides: dict[str, Any]) -> ServeConfig:
-        """Config file values, overridden by the flags that were given (not None)."""
+    def load(
+        cls,
+        path: Path | None,
+        overrides: dict[str, Any],
+        environ: Mapping[str, str] | None = None,
+    ) -> ServeConfig:
+        """Defaults < config file < ``SEAWAY_SERVE_*`` < the flags that were given (not None)."""
+        env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         if path is not None:
             try:
@@ -61,6 +75,7 @@ class ServeConfig(BaseModel):
                 raise ConfigError(f"serve config {path} is not valid YAML: {exc}") from exc
             if not isinstance(data, dict):
                 raise ConfigError(f"serve config {path} must be a mapping of settings")
+        data.update(_from_environment(env))
         data.update({key: value for key, value in overrides.items() if value not in (None, [], ())})
         try:
             config = cls.model_validate(data)
@@ -75,6 +90,12 @@ class ServeConfig(BaseModel):
             )
         if bool(config.ssl_certfile) != bool(config.ssl_keyfile):
             raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")
+        for flag, file in (
+            ("--ssl-certfile", config.ssl_certfile),
+            ("--ssl-keyfile", config.ssl_keyfile),
+        ):
+            if file is not None and not Path(file).is_file():
+                raise ConfigError(f"{flag} {file} does not exist (or is not a file)")
         if config.grpc and config.grpc_port == config.port and config.port != 0:
             raise ConfigError(
                 f"--port and --grpc-port are both {config.port}; give gRPC its own port "
@@ -105,3 +126,27 @@ class ServeConfig(BaseModel):
             timeout=pick("timeout"),
             trusted=self.trusted,
         )
+
+
+def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in ServeConfig.model_fields:
+        raw = env.get(ENV_PREFIX + key.upper())
+        if raw is None or raw == "":
+            continue
+        values[key] = (
+            [part for part in re.split(r"[,\s]+", raw) if part] if key == "models" else raw
+        )
+    unknown = sorted(
+        name
+        for name in env
+        if name.startswith(ENV_PREFIX)
+        and name != CONFIG_ENV
+        and name[len(ENV_PREFIX) :].lower() not in ServeConfig.model_fields
+    )
+    if unknown:
+        raise ConfigError(
+            f"unknown serve setting(s) in the environment: {', '.join(unknown)}; known: "
+            + ", ".join(ENV_PREFIX + key.upper() for key in ServeConfig.model_fields)
+        )
+    return values

@@ -101,7 +101,7 @@ class DataPlane:
         native, rows = model.native_inputs(request.inputs)
         outputs = model.requested_outputs([o.name for o in request.outputs])
         model, results = await self._with_deadline(
-            self._predict(model, request.model_version, native, rows, outputs)
+            self._predict(model, request.model_version, native, rows, outputs), model
         )
         return InferResponse(
             model_name=model.name,
@@ -117,7 +117,7 @@ class DataPlane:
         model = self._ready(name, version)
         native, rows = model.native_data(data)
         wanted = model.requested_outputs(outputs)
-        return await self._with_deadline(self._predict(model, version, native, rows, wanted))
+        return await self._with_deadline(self._predict(model, version, native, rows, wanted), model)
 
     def _ready(self, name: str, version: str | None) -> ServedModel:
         model = self.get(name, version)
@@ -140,16 +140,21 @@ class DataPlane:
                 raise
             return successor, await successor.predict(native, rows, outputs)
 
-    async def _with_deadline(self, work: Awaitable[T]) -> T:
-        """``asyncio.timeout`` rather than ``wait_for``: no extra task per request."""
-        if self.request_timeout is None:
+    async def _with_deadline(self, work: Awaitable[T], model: ServedModel) -> T:
+        """The model's timeout (else the server's) over queueing and predicting.
+
+        ``asyncio.timeout`` rather than ``wait_for``: no extra task per request.
+        """
+        limit = model.options.timeout or self.request_timeout
+        if limit is None:
             return await work
         try:
-            async with asyncio.timeout(self.request_timeout):
+            async with asyncio.timeout(limit):
                 return await work
         except TimeoutError:
             raise InferenceTimeoutError(
-                f"the request did not finish within {self.request_timeout:g} s"
+                f"model {model.name!r} version {model.version} did not answer within {limit:g} s "
+                "(its timeout)"
             ) from None
 
     async def stop(self, drain: bool = True) -> None:

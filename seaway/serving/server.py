@@ -83,7 +83,11 @@ async def serve(config: ServeConfig, registry: Registry | None) -> None:
     grpc_server = None
     if config.grpc:
         servicer = InferenceServicer(
-            plane, controller=controller, authenticator=authenticator, metrics=metrics
+            plane,
+            controller=controller,
+            authenticator=authenticator,
+            metrics=metrics,
+            access_log=config.access_log,
         )
         grpc_server = _grpc_server(config, servicer)
 
@@ -157,9 +161,11 @@ def _grpc_server(config: ServeConfig, servicer: InferenceServicer) -> grpc.aio.S
     add_to_server(servicer, server)
     address = f"{config.host}:{config.grpc_port}"
     if config.ssl_certfile and config.ssl_keyfile:
-        credentials = grpc.ssl_server_credentials(
-            [(Path(config.ssl_keyfile).read_bytes(), Path(config.ssl_certfile).read_bytes())]
-        )
+        try:
+            pair = (Path(config.ssl_keyfile).read_bytes(), Path(config.ssl_certfile).read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"cannot read the TLS files: {exc}") from exc
+        credentials = grpc.ssl_server_credentials([pair])
         bound = server.add_secure_port(address, credentials)
     else:
         bound = server.add_insecure_port(address)

@@ -29,6 +29,7 @@ from seaway.serving.grpc.errors import code_for
 from seaway.serving.metrics import Metrics
 
 log = logging.getLogger("seaway.serving.grpc")
+access_log = logging.getLogger("seaway.access")
 T = TypeVar("T")
 EXTENSIONS = ["model_repository", "metrics"]
 
@@ -41,8 +42,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         controller: Controller | None = None,
         authenticator: Authenticator | None = None,
         metrics: Metrics | None = None,
+        access_log: bool = False,
     ) -> None:
         self.plane = plane
+        self.access_log = access_log
         self.controller = controller
         self.authenticator = authenticator
         self.metrics = metrics
@@ -50,11 +53,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     # ---- health and metadata ---------------------------------------------------------------------
 
     async def ServerLive(self, request: Any, context: Any) -> Any:
-        return await self._serve(context, None, lambda: _value(pb.ServerLiveResponse(live=True)))
+        return await self._serve(
+            "ServerLive", context, None, lambda: _value(pb.ServerLiveResponse(live=True))
+        )
 
     async def ServerReady(self, request: Any, context: Any) -> Any:
         return await self._serve(
-            context, None, lambda: _value(pb.ServerReadyResponse(ready=self.plane.ready))
+            "ServerReady",
+            context,
+            None,
+            lambda: _value(pb.ServerReadyResponse(ready=self.plane.ready)),
         )
 
     async def ModelReady(self, request: Any, context: Any) -> Any:
@@ -64,18 +72,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 pb.ModelReadyResponse(ready=self.plane.model_ready(request.name, version))
             )
 
-        return await self._serve(context, Scope.PREDICT, ready)
+        return await self._serve("ModelReady", context, Scope.PREDICT, ready)
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
         reply = pb.ServerMetadataResponse(name="seaway", version=__version__, extensions=EXTENSIONS)
-        return await self._serve(context, Scope.PREDICT, lambda: _value(reply))
+        return await self._serve("ServerMetadata", context, Scope.PREDICT, lambda: _value(reply))
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         def metadata() -> Awaitable[Any]:
             meta = self.plane.metadata(request.name, request.version or None)
             return _value(grpc_codec.encode_model_metadata(meta))
 
-        return await self._serve(context, Scope.PREDICT, metadata)
+        return await self._serve("ModelMetadata", context, Scope.PREDICT, metadata)
 
     # ---- inference ---------------------------------------------------------------------------------
 
@@ -90,7 +98,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             labels[1] = response.model_version or ""
             return grpc_codec.encode_infer_response(response)
 
-        return await self._serve(context, Scope.PREDICT, infer, labels)
+        return await self._serve("ModelInfer", context, Scope.PREDICT, infer, labels)
 
     # ---- repository extension ----------------------------------------------------------------------
 
@@ -105,7 +113,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 )
             return reply
 
-        return await self._serve(context, Scope.ADMIN, index)
+        return await self._serve("RepositoryIndex", context, Scope.ADMIN, index)
 
     async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
         async def load() -> Any:
@@ -115,14 +123,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             await self._controller().load(request.model_name, parameters)
             return pb.RepositoryModelLoadResponse()
 
-        return await self._serve(context, Scope.ADMIN, load)
+        return await self._serve("RepositoryModelLoad", context, Scope.ADMIN, load)
 
     async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
         async def unload() -> Any:
             await self._controller().unload(request.model_name)
             return pb.RepositoryModelUnloadResponse()
 
-        return await self._serve(context, Scope.ADMIN, unload)
+        return await self._serve("RepositoryModelUnload", context, Scope.ADMIN, unload)
 
     def _controller(self) -> Controller:
         if self.controller is None:
@@ -133,6 +141,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _serve(
         self,
+        rpc: str,
         context: Any,
         scope: Scope | None,
         handler: Callable[[], Awaitable[T]],
@@ -156,12 +165,26 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             code, message = grpc.StatusCode.INTERNAL, "internal server error; see the server log"
         finally:
             logs.request_id.reset(token)
+            seconds = time.perf_counter() - started
             if labels is not None and self.metrics is not None:
-                self.metrics.observe_request(
-                    "grpc", labels[0], labels[1], code.name, time.perf_counter() - started
-                )
+                self.metrics.observe_request("grpc", labels[0], labels[1], code.name, seconds)
+            if self.access_log:
+                _log_access(rpc, code.name, seconds, rid, labels)
         await context.abort(code, message)
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+
+def _log_access(rpc: str, code: str, seconds: float, rid: str, labels: list[str] | None) -> None:
+    extra: dict[str, Any] = {
+        "method": "gRPC",
+        "path": f"/inference.GRPCInferenceService/{rpc}",
+        "status": code,
+        "duration_ms": round(seconds * 1000, 3),
+        "request_id": rid,
+    }
+    if labels and labels[0]:
+        extra["model"], extra["model_version"] = labels
+    access_log.info("gRPC %s %s", rpc, code, extra=extra)
 
 
 async def _value(value: T) -> T:

@@ -65,6 +65,8 @@ class SleepFor(seaway.PythonModel):
     """Sums each row, after sleeping as many seconds as the batch's first value (when positive).
 
     The request decides how slow the call is, so one server can answer fast and hang on demand.
+    A negative first value makes it answer complex numbers, which no Open Inference datatype
+    holds: a model bug the server only finds while encoding the answer.
     """
 
     def predict(self, inputs: Any) -> Any:
@@ -72,6 +74,8 @@ class SleepFor(seaway.PythonModel):
         first = float(array.ravel()[0]) if array.size else 0.0
         if first > 0:
             time.sleep(first)
+        if first < 0:
+            return array.sum(axis=1) * 1j
         return array.sum(axis=1)
 
 

@@ -24,7 +24,7 @@ def _manifest(serving: ServingConfig | None) -> Manifest:
 
 
 def test_flag_beats_model_config_beats_default() -> None:
-    config = ServeConfig.load(None, {"models": ["m"], "max_batch_size": 8})
+    config = ServeConfig.load(None, {"models": ["m"], "max_batch_size": 8}, environ={})
     own = _manifest(ServingConfig(max_batch_size=1, max_latency_ms=5, replicas=3))
     options = config.serving_options(own)
     assert options.max_batch_size == 8  # the flag
@@ -85,3 +85,28 @@ def test_a_model_records_its_serving_config(tmp_path: Path) -> None:
     with pytest.raises(PackagingError, match="max_batch_size"):
         seaway.save_model(model, tmp_path / "r", sample_input=x, serving={"max_batch_size": 0})
     assert not (tmp_path / "q").exists()
+
+
+def test_environment_sits_between_flags_and_file(tmp_path: Path) -> None:
+    path = tmp_path / "serve.yaml"
+    path.write_text("models: ['models:/a/1']\nport: 9000\nreplicas: 2\n")
+    env = {
+        "SEAWAY_SERVE_PORT": "9200",
+        "SEAWAY_SERVE_AUTH": "true",
+        "SEAWAY_SERVE_MODELS": "models:/b/1, models:/c@prod",
+        "SEAWAY_SERVE_CONFIG": str(path),  # the CLI's --config variable, not a setting
+        "SEAWAY_HOME": "/elsewhere",  # other Seaway variables are not serve settings
+    }
+    config = ServeConfig.load(path, {"replicas": 3}, environ=env)
+    assert config.port == 9200 and config.auth is True  # environment over file
+    assert config.replicas == 3  # flag over file
+    assert config.models == ["models:/b/1", "models:/c@prod"]
+    flagged = ServeConfig.load(path, {"port": 9300}, environ=env)
+    assert flagged.port == 9300  # flag over environment
+
+
+def test_unknown_or_bad_environment_settings_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SEAWAY_SERVE_PORTT"):
+        ServeConfig.load(None, {"models": ["a"]}, environ={"SEAWAY_SERVE_PORTT": "1"})
+    with pytest.raises(ConfigError, match="port"):
+        ServeConfig.load(None, {"models": ["a"]}, environ={"SEAWAY_SERVE_PORT": "eighty"})
