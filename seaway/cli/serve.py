@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,7 @@ from seaway.registry import Registry
 from seaway.registry.uri import is_model_uri
 from seaway.serving.config import ServeConfig
 from seaway.serving.logs import configure_logging
-from seaway.serving.server import serve
+from seaway.serving.server import run
 
 _PER_MODEL = "Per model: this flag, else the model's serving config, else the default."
 
@@ -129,4 +128,4 @@ def serve_command(
         registry: Registry | None = None
         if needs_registry:
             registry = stack.enter_context(state(ctx).registry())
-        asyncio.run(serve(settings, registry))
+        run(settings, registry)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
@@ -51,10 +52,10 @@ class ReplicaPool:
         self.spec = spec
         self.timeout = timeout
         self._replicas = [Replica(spec, index) for index in range(replicas)]
-        self._idle: asyncio.Condition | None = None
+        #: Callers waiting for a replica to free up (woken in order; each looks again).
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._restarting: set[int] = set()
-        #: Replica indexes handed to a caller and not yet released (Replica.busy is set too late:
-        #: wait_for starts the call in a task, one loop iteration after _acquire returns).
+        #: Replica indexes handed to a caller and not yet released.
         self._reserved: set[int] = set()
         self._failed_restarts = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,7 +78,6 @@ class ReplicaPool:
 
     async def start(self) -> None:
         """Start every replica; raises ``ModelLoadError`` (and stops them) if any fails."""
-        self._idle = asyncio.Condition()
         results = await asyncio.gather(*(r.start() for r in self._replicas), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
@@ -116,7 +116,7 @@ class ReplicaPool:
                     ) from exc
                 log.warning("replica %s died during a call; retrying once", replica.index)
             finally:
-                await self._release(replica)
+                self._release(replica)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call_one(
@@ -125,7 +125,8 @@ class ReplicaPool:
         if self.timeout is None:
             return await replica.call(inputs, outputs)
         try:
-            return await asyncio.wait_for(replica.call(inputs, outputs), self.timeout)
+            async with asyncio.timeout(self.timeout):  # no extra task, unlike wait_for
+                return await replica.call(inputs, outputs)
         except TimeoutError:
             log.warning(
                 "a model call ran past %g s on replica %s: killing it (hung or too slow)",
@@ -139,35 +140,56 @@ class ReplicaPool:
             ) from None
 
     async def _acquire(self) -> Replica:
-        assert self._idle is not None, "start() the pool first"
-        async with self._idle:
-            while True:
-                if self.state in (PoolState.FAILED, PoolState.STOPPED):
-                    raise ModelUnavailableError(
-                        f"the model is unavailable: {self.error or self.state.value}"
-                    )
-                candidates = [
-                    r
-                    for r in self._replicas
-                    if r.index not in self._reserved and r.index not in self._restarting and r.alive
-                ]
-                if candidates:
-                    chosen = min(candidates, key=lambda r: r.calls)
-                    self._reserved.add(chosen.index)
-                    return chosen
-                await self._idle.wait()
+        """The least-used free replica; waits while all are busy or restarting.
 
-    async def _release(self, replica: Replica) -> None:
-        assert self._idle is not None
-        async with self._idle:
-            self._reserved.discard(replica.index)
-            self._idle.notify()
+        Checking and reserving happen with no ``await`` in between, so no lock is needed on the
+        one event loop; a replica that died is seen by its closed pipe (``connected``), which
+        costs no system call, unlike ``Process.is_alive``.
+        """
+        while True:
+            if self.state in (PoolState.FAILED, PoolState.STOPPED):
+                raise ModelUnavailableError(
+                    f"the model is unavailable: {self.error or self.state.value}"
+                )
+            chosen: Replica | None = None
+            for replica in self._replicas:
+                if (
+                    replica.connected
+                    and replica.index not in self._reserved
+                    and replica.index not in self._restarting
+                    and (chosen is None or replica.calls < chosen.calls)
+                ):
+                    chosen = replica
+            if chosen is not None:
+                self._reserved.add(chosen.index)
+                return chosen
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    self._wake(1)  # we were woken but leave: pass the turn on
+                raise
+
+    def _release(self, replica: Replica) -> None:
+        self._reserved.discard(replica.index)
+        self._wake(1)
+
+    def _wake(self, count: int | None = None) -> None:
+        """Wake ``count`` waiters (all when None): each looks for a free replica again."""
+        while self._waiters and (count is None or count > 0):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if count is not None:
+                    count -= 1
 
     async def _wake_all(self) -> None:
         """Replica set or pool state changed: let every waiter look again."""
-        if self._idle is not None:
-            async with self._idle:
-                self._idle.notify_all()
+        self._wake()
 
     def _schedule_restart(self, replica: Replica) -> None:
         if replica.index in self._restarting or self.state is PoolState.STOPPED:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -70,6 +71,11 @@ class Replica:
     @property
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
+
+    @property
+    def connected(self) -> bool:
+        """The pipe is open: the process was alive when we last heard from it (no syscall)."""
+        return self._conn is not None
 
     @property
     def alive(self) -> bool:
@@ -193,6 +199,8 @@ def _replica_main(conn: Connection, spec: ReplicaSpec) -> None:
     except Exception as exc:  # a framework failing to load is reported, not raised
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    gc.collect()
+    gc.freeze()  # the model and its framework stay: full collections need not walk them
     conn.send(("ready", {"pid": os.getpid(), "flavor": model.flavor}))
     while True:
         try:

@@ -92,6 +92,7 @@ class Controller:
         self._failed: dict[Key, tuple[str | None, str]] = {}
         #: the last resolution problem per reference, logged once
         self._problems: dict[str, str] = {}
+        self._folders: dict[str, Resolved] = {}
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -314,9 +315,14 @@ class Controller:
                 )
 
             return await asyncio.to_thread(fetch)
+        known = self._folders.get(ref)
+        if known is not None:  # a folder does not move: verify it once, not on every poll
+            return known
         package = await asyncio.to_thread(open_package, ref)
         name = validate_name(package.path.resolve().name)
-        return Resolved(name, "1", str(package.path), package.manifest, None, floating=True)
+        resolved = Resolved(name, "1", str(package.path), package.manifest, None, floating=True)
+        self._folders[ref] = resolved
+        return resolved
 
     def _problem_of(self, name: str) -> str:
         for key, (_, reason) in self._failed.items():

@@ -81,3 +81,27 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+
+
+_access = logging.getLogger("seaway.access")
+
+
+def log_access(
+    method: str,
+    path: str,
+    status: int | str,
+    seconds: float,
+    rid: str,
+    labels: tuple[str, str] | None = None,
+) -> None:
+    """One access-log line (``--access-log``), for HTTP and gRPC alike."""
+    extra: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+        "request_id": rid,
+    }
+    if labels and labels[0]:
+        extra["model"], extra["model_version"] = labels
+    _access.info("%s %s %s", method, path, status, extra=extra)

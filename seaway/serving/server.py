@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import signal
@@ -34,6 +35,16 @@ from seaway.serving.http.app import HttpOptions, create_app
 from seaway.serving.metrics import Metrics
 
 log = logging.getLogger("seaway.serving")
+
+
+def run(config: ServeConfig, registry: Registry | None) -> None:
+    """Serve until a signal, on uvloop where it is installed (it is with uvicorn[standard])."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop does not build on Windows
+        asyncio.run(serve(config, registry))
+    else:
+        uvloop.run(serve(config, registry))
 
 
 class _HttpServer(uvicorn.Server):
@@ -110,6 +121,10 @@ async def serve(config: ServeConfig, registry: Registry | None) -> None:
             log.info("gRPC listening on %s:%s", config.host, config.grpc_port)
         await _until_first(controller.start(config.models), stopping, http_task)
         if not stopping.is_set() and not http_task.done():
+            # Everything alive now (modules, models) lives as long as the server: keep it out of
+            # the collector's view, or each full collection walks it, stalling every request.
+            gc.collect()
+            gc.freeze()
             log.info("ready: %s", ", ".join(f"{m.name}/{m.version}" for m in plane.models))
             poll_task = loop.create_task(controller.run())
             await _until_first(stopping.wait(), stopping, http_task)

@@ -29,7 +29,6 @@ from seaway.serving.grpc.errors import code_for
 from seaway.serving.metrics import Metrics
 
 log = logging.getLogger("seaway.serving.grpc")
-access_log = logging.getLogger("seaway.access")
 T = TypeVar("T")
 EXTENSIONS = ["model_repository", "metrics"]
 
@@ -169,22 +168,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             if labels is not None and self.metrics is not None:
                 self.metrics.observe_request("grpc", labels[0], labels[1], code.name, seconds)
             if self.access_log:
-                _log_access(rpc, code.name, seconds, rid, labels)
+                path = f"/inference.GRPCInferenceService/{rpc}"
+                logs.log_access("gRPC", path, code.name, seconds, rid, _pair(labels))
         await context.abort(code, message)
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
 
-def _log_access(rpc: str, code: str, seconds: float, rid: str, labels: list[str] | None) -> None:
-    extra: dict[str, Any] = {
-        "method": "gRPC",
-        "path": f"/inference.GRPCInferenceService/{rpc}",
-        "status": code,
-        "duration_ms": round(seconds * 1000, 3),
-        "request_id": rid,
-    }
-    if labels and labels[0]:
-        extra["model"], extra["model_version"] = labels
-    access_log.info("gRPC %s %s", rpc, code, extra=extra)
+def _pair(labels: list[str] | None) -> tuple[str, str] | None:
+    return (labels[0], labels[1]) if labels else None
 
 
 async def _value(value: T) -> T:

@@ -1,7 +1,8 @@
 """The REST app: an explicit route list over the data plane.
 
-Plain Starlette rather than a dependency-injecting framework: the infer route is the hot path, and
-every adapter does only three things: decode, call the data plane, encode. Each route declares
+Plain Starlette rather than a dependency-injecting framework, and the hot path, V2 infer, skips
+even that: ``SeawayApp`` hands it to the raw ASGI endpoint in ``infer.py``. Every adapter does only
+three things: decode, call the data plane, encode. Each route declares
 the API-key scope it needs (none for health probes and metrics). ``_guard`` wraps every handler:
 it sets the request id (``X-Request-ID``, echoed back), checks the key, turns Seaway errors into
 ``{"error": message}`` (MLflow routes: ``{"error_code", "message"}``) with the status from
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,20 +25,21 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from seaway._version import __version__
-from seaway.errors import BodyTooLargeError, InvalidInputError, SeawayError
+from seaway.errors import InvalidInputError, SeawayError
 from seaway.protocol import mlflow_scoring, rest
 from seaway.runtime.replica import PREDICT_PROBA
 from seaway.serving import logs
 from seaway.serving.auth import Authenticator, Scope
 from seaway.serving.controller import Controller
 from seaway.serving.dataplane import DataPlane
-from seaway.serving.http.errors import retry_after, status_for
+from seaway.serving.http.body import ClientDisconnected, read_body
+from seaway.serving.http.errors import error_headers, status_for
+from seaway.serving.http.infer import InferEndpoint, infer_target
 from seaway.serving.http.openapi import DOCS_HTML, openapi_spec
 from seaway.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from seaway.serving.metrics import Metrics
 
 log = logging.getLogger("seaway.serving.http")
-access_log = logging.getLogger("seaway.access")
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
@@ -61,28 +62,17 @@ def create_app(
     options: HttpOptions | None = None,
     authenticator: Authenticator | None = None,
     metrics: Metrics | None = None,
-) -> Starlette:
+) -> SeawayApp:
     options = options or HttpOptions()
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > options.max_body_bytes:
-            raise BodyTooLargeError(_too_large(options.max_body_bytes))
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > options.max_body_bytes:
-                raise BodyTooLargeError(_too_large(options.max_body_bytes))
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        encoding = request.headers.get("content-encoding", "").lower()
-        if encoding in ("gzip", "deflate"):
-            body = _decompress(body, encoding, options.max_body_bytes)
-        elif encoding not in ("", "identity"):
-            raise InvalidInputError(
-                f"Content-Encoding {encoding!r} is not supported (use gzip or deflate)"
-            )
-        return body
+    async def body_of(request: Request) -> bytes:
+        headers = request.headers
+        return await read_body(
+            request.receive,
+            options.max_body_bytes,
+            headers.get("content-length"),
+            headers.get("content-encoding"),
+        )
 
     # ---- Open Inference Protocol ---------------------------------------------------------------
 
@@ -108,41 +98,10 @@ def create_app(
         is_ready = plane.model_ready(name, version)
         return _json({"name": name, "ready": is_ready}, 200 if is_ready else 503)
 
-    async def infer(request: Request) -> Response:
-        name, version = _model(request)
-        model = plane.get(name, version)  # an unknown model is a 404 whatever the body holds
-        request.scope["seaway.labels"] = (model.name, model.version)
-        body = await read_body(request)
-        header_length = _header_length(request.headers.get(HEADER_LENGTH))
-        if header_length == 0:
-            meta = model.metadata()
-            if len(meta.inputs) != 1:
-                raise InvalidInputError(
-                    "a raw binary request (Inference-Header-Content-Length: 0) needs a model "
-                    f"with exactly one input; {name!r} has {len(meta.inputs)}"
-                )
-            decoded = rest.decode_raw_binary_request(
-                body, input_meta=meta.inputs[0], model_name=name, model_version=version
-            )
-        else:
-            decoded = rest.decode_infer_request(
-                body, model_name=name, model_version=version, header_length=header_length
-            )
-        response = await plane.infer(decoded)
-        request.scope["seaway.labels"] = (response.model_name, response.model_version or "")
-        payload, json_length = rest.encode_infer_response(response, decoded)
-        if json_length is None:
-            return Response(payload, media_type=JSON)
-        return Response(
-            payload,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(json_length)},
-        )
-
     # ---- repository extension ------------------------------------------------------------------
 
     async def repository_index(request: Request) -> Response:
-        body = await read_body(request)
+        body = await body_of(request)
         only_ready = False
         if body.strip():
             doc = _json_object(body)
@@ -155,7 +114,7 @@ def create_app(
         return _json(entries)
 
     async def repository_load(request: Request) -> Response:
-        body = await read_body(request)
+        body = await body_of(request)
         parameters: dict[str, Any] = {}
         if body.strip():
             parameters = _json_object(body).get("parameters") or {}
@@ -187,7 +146,7 @@ def create_app(
         request.scope["seaway.labels"] = (model.name, model.version)
         signature = model.signature
         types = {s.name: s.datatype for s in signature.inputs} if signature else None
-        scoring = mlflow_scoring.decode_invocations(await read_body(request), kind, types)
+        scoring = mlflow_scoring.decode_invocations(await body_of(request), kind, types)
         wanted = [n for n in model.output_names if n != PREDICT_PROBA]
         served, outputs = await plane.predict_native(model.name, None, scoring.data, wanted)
         request.scope["seaway.labels"] = (served.name, served.version)
@@ -229,6 +188,8 @@ def create_app(
                 if authenticator is not None and scope is not None:
                     authenticator.check(request.headers.get("authorization"), scope)
                 response = await handler(request)
+            except ClientDisconnected:
+                return Response(status_code=499)  # nobody is listening; uvicorn drops it
             except SeawayError as exc:
                 response = _error_response(exc, mlflow)
             except Exception:
@@ -245,7 +206,9 @@ def create_app(
                     name, ver = labels or ("", "")  # unknown names must not become labels
                     metrics.observe_request(protocol, name, ver, str(response.status_code), seconds)
                 if options.access_log:
-                    _log_access(request, response.status_code, seconds, rid, labels)
+                    logs.log_access(
+                        request.method, request.url.path, response.status_code, seconds, rid, labels
+                    )
             return response
 
         return guarded
@@ -268,12 +231,6 @@ def create_app(
             guard(model_ready, predict),
             methods=["GET"],
         ),
-        Route("/v2/models/{name}/infer", guard(infer, predict, "rest"), methods=["POST"]),
-        Route(
-            "/v2/models/{name}/versions/{version}/infer",
-            guard(infer, predict, "rest"),
-            methods=["POST"],
-        ),
         Route("/v2/repository/index", guard(repository_index, admin), methods=["POST"]),
         Route("/v2/repository/models/{name}/load", guard(repository_load, admin), methods=["POST"]),
         Route(
@@ -289,19 +246,39 @@ def create_app(
         Route("/openapi.json", guard(openapi, None), methods=["GET"]),
         Route("/docs", guard(docs, None), methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
-    app.add_exception_handler(404, _not_found)
-    app.add_exception_handler(405, _not_allowed)
-    return app
+    router = Starlette(routes=routes)
+    router.add_exception_handler(404, _not_found)
+    router.add_exception_handler(405, _not_allowed)
+    infer = InferEndpoint(
+        plane,
+        max_body_bytes=options.max_body_bytes,
+        access_log=options.access_log,
+        authenticator=authenticator,
+        metrics=metrics,
+    )
+    return SeawayApp(router, infer)
+
+
+class SeawayApp:
+    """The ASGI app: infer requests go straight to their endpoint, the rest to the router."""
+
+    def __init__(self, router: Starlette, infer: InferEndpoint) -> None:
+        self.router = router
+        self.infer = infer
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            target = infer_target(scope["path"])
+            if target is not None:
+                await self.infer(scope, receive, send, *target)
+                return
+        await self.router(scope, receive, send)
 
 
 def _error_response(exc: SeawayError, mlflow: bool) -> Response:
     status = status_for(exc)
     response = _error_body(str(exc), status, mlflow)
-    if (after := retry_after(exc)) is not None:
-        response.headers["Retry-After"] = after
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="seaway"'
+    response.headers.update(error_headers(exc, status))
     return response
 
 
@@ -329,34 +306,9 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     )
 
 
-def _log_access(
-    request: Request, status: int, seconds: float, rid: str, labels: tuple[str, str] | None
-) -> None:
-    extra: dict[str, Any] = {
-        "method": request.method,
-        "path": request.url.path,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 3),
-        "request_id": rid,
-    }
-    if labels:
-        extra["model"], extra["model_version"] = labels
-    access_log.info("%s %s %s", request.method, request.url.path, status, extra=extra)
-
-
 def _model(request: Request) -> tuple[str, str | None]:
     params = request.path_params
     return params["name"], params.get("version")
-
-
-def _header_length(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.strip().isdigit():
-        raise InvalidInputError(
-            f"Inference-Header-Content-Length must be a byte count, got {value!r}"
-        )
-    return int(value)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -371,18 +323,3 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(rest.encode_json(data), status, media_type=JSON)
-
-
-def _too_large(limit: int) -> str:
-    return f"request body is larger than the limit of {limit} bytes (--max-body-size)"
-
-
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
-    try:
-        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-        data = zlib.decompressobj(wbits).decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidInputError(f"request body is not valid {encoding} data: {exc}") from exc
-    if len(data) > limit:
-        raise BodyTooLargeError(_too_large(limit))
-    return data

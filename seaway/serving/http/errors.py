@@ -37,3 +37,13 @@ def retry_after(exc: BaseException) -> str | None:
     if isinstance(exc, errors.ServerBusyError):
         return str(max(1, round(exc.retry_after + 0.49)))
     return None
+
+
+def error_headers(exc: BaseException, status: int) -> dict[str, str]:
+    """``Retry-After`` on 429s, ``WWW-Authenticate`` on 401s."""
+    headers = {}
+    if (after := retry_after(exc)) is not None:
+        headers["retry-after"] = after
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="seaway"'
+    return headers

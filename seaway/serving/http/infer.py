@@ -1,0 +1,156 @@
+"""``POST /v2/models/{name}[/versions/{v}]/infer`` as a raw ASGI endpoint: the hot path.
+
+Every other route goes through Starlette's router; this one is matched by two string tests and
+handled here directly, because the router, its Request and Response objects and the exception
+middleware cost more per request than decoding the body does. It keeps every promise of the
+guarded routes: request id, API key, size limit, error mapping, metrics and access log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from seaway.errors import InvalidInputError, SeawayError
+from seaway.protocol import rest
+from seaway.serving import logs
+from seaway.serving.auth import Authenticator, Scope
+from seaway.serving.dataplane import DataPlane
+from seaway.serving.http.body import ClientDisconnected, read_body
+from seaway.serving.http.errors import error_headers, status_for
+from seaway.serving.metrics import Metrics
+
+log = logging.getLogger("seaway.serving.http")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+PREFIX = "/v2/models/"
+SUFFIX = "/infer"
+_JSON = b"application/json"
+_BINARY = b"application/octet-stream"
+_WANTED = {
+    b"content-length",
+    b"content-encoding",
+    b"inference-header-content-length",
+    b"authorization",
+    b"x-request-id",
+}
+
+
+def infer_target(path: str) -> tuple[str, str | None] | None:
+    """``(name, version)`` for an infer path, else None (model names never hold ``/``)."""
+    if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
+        return None
+    parts = path[len(PREFIX) : -len(SUFFIX)].split("/")
+    if len(parts) == 1 and parts[0]:
+        return parts[0], None
+    if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
+        return parts[0], parts[2]
+    return None
+
+
+class InferEndpoint:
+    def __init__(
+        self,
+        plane: DataPlane,
+        *,
+        max_body_bytes: int,
+        access_log: bool = False,
+        authenticator: Authenticator | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.plane = plane
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+        self.authenticator = authenticator
+        self.metrics = metrics
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send, name: str, version: str | None
+    ) -> None:
+        started = time.perf_counter()
+        headers: dict[bytes, str] = {}
+        for key, value in scope["headers"]:
+            if key in _WANTED:
+                headers[key] = value.decode("latin-1")
+        rid = logs.new_request_id(headers.get(b"x-request-id"))
+        token = logs.request_id.set(rid)
+        labels: tuple[str, str] | None = None
+        extra: list[tuple[bytes, bytes]] = []
+        content_type = _JSON
+        try:
+            if self.authenticator is not None:
+                self.authenticator.check(headers.get(b"authorization"), Scope.PREDICT)
+            model = self.plane.get(name, version)  # unknown model: 404 whatever the body holds
+            labels = (model.name, model.version)
+            body = await read_body(
+                receive,
+                self.max_body_bytes,
+                headers.get(b"content-length"),
+                headers.get(b"content-encoding"),
+            )
+            header_length = _header_length(headers.get(b"inference-header-content-length"))
+            if header_length == 0:
+                meta = model.metadata()
+                if len(meta.inputs) != 1:
+                    raise InvalidInputError(
+                        "a raw binary request (Inference-Header-Content-Length: 0) needs a model "
+                        f"with exactly one input; {name!r} has {len(meta.inputs)}"
+                    )
+                decoded = rest.decode_raw_binary_request(
+                    body, input_meta=meta.inputs[0], model_name=name, model_version=version
+                )
+            else:
+                decoded = rest.decode_infer_request(
+                    body, model_name=name, model_version=version, header_length=header_length
+                )
+            response = await self.plane.infer(decoded)
+            labels = (response.model_name, response.model_version or "")
+            payload, json_length = rest.encode_infer_response(response, decoded)
+            status = 200
+            if json_length is not None:
+                content_type = _BINARY
+                extra.append((b"inference-header-content-length", str(json_length).encode()))
+        except ClientDisconnected:
+            return
+        except SeawayError as exc:
+            status = status_for(exc)
+            payload = rest.encode_error(str(exc))
+            extra += [(k.encode(), v.encode()) for k, v in error_headers(exc, status).items()]
+        except Exception:
+            log.exception("unexpected error on POST %s", scope["path"])
+            status = 500
+            payload = rest.encode_error("internal server error; the server log has the details")
+        finally:
+            logs.request_id.reset(token)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", rid.encode()),
+                    *extra,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        seconds = time.perf_counter() - started
+        if self.metrics is not None:
+            self.metrics.observe_request("rest", *(labels or ("", "")), str(status), seconds)
+        if self.access_log:
+            logs.log_access("POST", scope["path"], status, seconds, rid, labels)
+
+
+def _header_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise InvalidInputError(
+            f"Inference-Header-Content-Length must be a byte count, got {value!r}"
+        )
+    return int(value)
