@@ -52,7 +52,10 @@ def serve_command(
     ] = None,
     max_latency_ms: Annotated[
         float | None,
-        typer.Option(help=f"Longest wait to fill a batch [default: 0]. {_PER_MODEL}"),
+        typer.Option(
+            help="Under load, how long a freed replica may wait for its batch to fill; "
+            f"0 = never wait [default: 5]. {_PER_MODEL}"
+        ),
     ] = None,
     max_queue: Annotated[
         int | None,

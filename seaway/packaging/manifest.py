@@ -35,7 +35,7 @@ class ServingConfig(BaseModel):
 
     #: Rows per model call; 1 turns batching off (models whose output is not per row).
     max_batch_size: int | None = Field(default=None, ge=1)
-    #: Longest wait, in milliseconds, to fill a batch.
+    #: Under load, how long (ms) a freed replica may wait for its batch to fill.
     max_latency_ms: float | None = Field(default=None, ge=0)
     #: Worker processes per served version.
     replicas: int | None = Field(default=None, ge=1, le=256)

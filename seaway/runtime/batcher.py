@@ -1,14 +1,20 @@
 """Adaptive batching in front of model replicas: an explicit wrapper, never a patched ``predict``.
 
 Each request keeps its own future and its own row range of the merged batch, so an answer can only
-ever reach the caller whose rows produced it. Batches grow with load rather than with a timer: a
-request that finds a free replica goes at once; while every replica is busy, requests pile up and
-leave together as soon as one frees. ``max_latency_ms`` optionally holds a dispatch back to fill
-it.
+ever reach the caller whose rows produced it. Batches grow with load rather than with a timer:
+
+- a request that finds the model idle goes at once: nothing waits at low load;
+- while every replica is busy, requests pile up and leave together when one frees;
+- under load (requests were queued when a replica freed, or the last batch merged several), the
+  freed replica first *gathers*: it waits while requests keep arriving, until ``quiet_ms`` pass
+  with no new one, the batch is full, or ``max_latency_ms`` have passed. Without this, N clients
+  that each send again as soon as they are answered split into two groups of N/2 that alternate
+  forever (one group is answered while the other's batch runs), and each model call carries half
+  the rows it could.
 
 There is no dispatcher task to start, crash or cancel: dispatching is a plain function called when
-a request arrives, a batch finishes, a latency timer fires or the replica count changes. That saves
-a task switch per request, and a cancelled caller cannot break anything but its own wait.
+a request arrives, a batch finishes, a timer fires or the replica count changes. That saves a task
+switch per request, and a cancelled caller cannot break anything but its own wait.
 """
 
 from __future__ import annotations
@@ -47,13 +53,12 @@ class BatcherClosedError(ModelUnavailableError):
 
 
 class _Request:
-    __slots__ = ("deadline", "dispatched", "future", "inputs", "key", "rows")
+    __slots__ = ("dispatched", "future", "inputs", "key", "rows")
 
-    def __init__(self, inputs: Any, rows: int, future: asyncio.Future[Outputs], deadline: float):
+    def __init__(self, inputs: Any, rows: int, future: asyncio.Future[Outputs]):
         self.inputs = inputs
         self.rows = rows
         self.future = future
-        self.deadline = deadline
         self.dispatched = False
         self.key: Hashable | None = _UNKNOWN
 
@@ -72,6 +77,8 @@ class AdaptiveBatcher:
     batches may run at once, normally the number of replicas (``set_concurrency`` follows
     scaling; 0 holds requests until replicas come). ``on_batch(rows, requests)`` sees every model
     call. Callers get views into the batch's output arrays, sliced by their row offsets.
+    ``max_latency_ms`` bounds a gathering wait (0 turns gathering off); ``quiet_ms`` is the lull
+    that ends one.
     """
 
     def __init__(
@@ -80,16 +87,20 @@ class AdaptiveBatcher:
         *,
         max_batch_size: int,
         max_latency_ms: float = 0.0,
+        quiet_ms: float = 0.2,
         max_queue: int = 1024,
         concurrency: int = 1,
         on_batch: Callable[[int, int], None] | None = None,
         name: str = "model",
     ) -> None:
-        if max_batch_size < 1 or max_queue < 1 or max_latency_ms < 0:
-            raise ValueError("max_batch_size and max_queue must be >= 1, max_latency_ms >= 0")
+        if max_batch_size < 1 or max_queue < 1 or max_latency_ms < 0 or quiet_ms <= 0:
+            raise ValueError(
+                "max_batch_size and max_queue must be >= 1, max_latency_ms >= 0, quiet_ms > 0"
+            )
         self._run_batch = run_batch
         self._max_rows = max_batch_size
         self._max_latency = max_latency_ms / 1000
+        self._quiet = quiet_ms / 1000
         self._max_queue = max_queue
         self._on_batch = on_batch
         self._name = name
@@ -101,7 +112,11 @@ class AdaptiveBatcher:
         self._batchable = max_batch_size > 1
         self._batch_seconds = 0.1  # moving average, for retry_after
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: set while a freed replica gathers a batch; no dispatch happens meanwhile
         self._timer: asyncio.TimerHandle | None = None
+        self._gather_until = 0.0
+        self._last_arrival = 0.0
+        self._last_batch_requests = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._idle: asyncio.Event | None = None
@@ -143,13 +158,20 @@ class AdaptiveBatcher:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._max_latency if self._max_latency else 0.0
-        request = _Request(inputs, rows, loop.create_future(), deadline)
+        self._last_arrival = loop.time()
+        request = _Request(inputs, rows, loop.create_future())
         self._queue.append(request)
         self._queued += 1
         self._queued_rows += rows
-        if self._in_flight < self._concurrency:
-            self._pump()
+        if self._timer is not None:  # gathering: leave as soon as the batch is full
+            if self._queued_rows >= self._max_rows:
+                self._stop_gathering()
+                self._pump()
+        elif self._in_flight < self._concurrency:
+            if self._last_batch_requests > 1:
+                self._gather()  # under load, though a replica is free: let the batch fill
+            else:
+                self._pump()
         try:
             return await request.future
         except asyncio.CancelledError:
@@ -163,9 +185,7 @@ class AdaptiveBatcher:
         Running batches are never cancelled: the replica is busy with them either way.
         """
         self._closing = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_gathering()
         if not drain or self._concurrency == 0:
             while self._queue:
                 request = self._queue.popleft()
@@ -189,25 +209,48 @@ class AdaptiveBatcher:
         self._check_idle()
 
     def _pump(self) -> None:
-        """Start batches while a slot is free; with ``max_latency_ms``, wait to fill them."""
+        """Start batches while a slot is free (not while gathering)."""
         loop = self._loop
         assert loop is not None
-        while self._queued and self._in_flight < self._concurrency:
-            if self._max_latency and self._batchable and not self._closing:
-                head = self._head()
-                if self._queued_rows < self._max_rows and loop.time() < head.deadline:
-                    if self._timer is None:
-                        self._timer = loop.call_at(head.deadline, self._on_timer)
-                    return
+        while self._queued and self._in_flight < self._concurrency and self._timer is None:
             batch = self._take()
             self._in_flight += 1
             task = loop.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _gather(self) -> None:
+        """Hold dispatches while requests keep coming (see the module docstring)."""
+        if (
+            not self._max_latency
+            or not self._batchable
+            or self._closing
+            or self._queued_rows >= self._max_rows
+        ):
+            self._pump()
+            return
+        if self._timer is None:
+            loop = self._loop
+            assert loop is not None
+            self._gather_until = loop.time() + self._max_latency
+            self._timer = loop.call_later(min(self._quiet, self._max_latency), self._on_timer)
+
     def _on_timer(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        lull = now - self._last_arrival
+        if self._queued_rows < self._max_rows and now < self._gather_until and lull < self._quiet:
+            wait = min(self._quiet - lull, self._gather_until - now)
+            self._timer = loop.call_later(wait, self._on_timer)
+            return
         self._timer = None
         self._pump()
+
+    def _stop_gathering(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _head(self) -> _Request:
         queue = self._queue
@@ -267,7 +310,8 @@ class AdaptiveBatcher:
                 _fail(request, _translate(exc))
         self._batch_seconds += 0.2 * (loop.time() - started - self._batch_seconds)
         self._in_flight -= 1
-        self._pump()
+        if self._queued:
+            self._gather()  # requests waited for this replica: we are under load
         self._check_idle()
 
     async def _call_alone(self, request: _Request) -> None:
@@ -316,6 +360,7 @@ class AdaptiveBatcher:
                 await self._call_alone(request)
 
     def _report(self, rows: int, requests: int) -> None:
+        self._last_batch_requests = requests
         if self._on_batch is not None:
             try:
                 self._on_batch(rows, requests)

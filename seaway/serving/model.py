@@ -37,7 +37,7 @@ PLATFORMS = {
 class ServingOptions:
     replicas: int = 1
     max_batch_size: int = 64
-    max_latency_ms: float = 0.0
+    max_latency_ms: float = 5.0
     max_queue: int = 2048
     timeout: float | None = 30.0
     trusted: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,10 +20,9 @@ import seaway
 def serve(seaway_home: Path, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def _serve(*args: str, wait_ready: bool = True) -> Server:
-        server = start_server(
-            list(args), seaway_home, tmp_path / f"server-{len(started)}.log", wait_ready=wait_ready
-        )
+    def _serve(*args: str, wait_ready: bool = True, **options: Any) -> Server:
+        log = tmp_path / f"server-{len(started)}.log"
+        server = start_server(list(args), seaway_home, log, wait_ready=wait_ready, **options)
         started.append(server)
         return server
 

@@ -121,7 +121,7 @@ def test_each_caller_gets_exactly_its_rows_under_heavy_concurrency(
     run(main)
 
 
-def test_a_lone_request_goes_at_once_and_latency_only_waits_when_asked() -> None:
+def test_a_lone_request_at_an_idle_model_goes_at_once() -> None:
     async def started_after_yields(max_latency_ms: float) -> bool:
         echo = Echo()
         batcher = AdaptiveBatcher(echo, max_batch_size=8, max_latency_ms=max_latency_ms)
@@ -134,28 +134,99 @@ def test_a_lone_request_goes_at_once_and_latency_only_waits_when_asked() -> None
 
     async def main() -> None:
         assert await started_after_yields(0)
-        assert not await started_after_yields(5)
+        assert await started_after_yields(50)  # no load: nothing to gather, no wait
 
     run(main)
 
 
-def test_max_latency_fills_a_batch_and_bounds_the_wait() -> None:
+async def _gated_first(batcher: AdaptiveBatcher, echo: Echo) -> asyncio.Future[list[int]]:
+    """Request [1] running on the (only) replica, held there until ``echo.gate`` is set."""
+    echo.gate = asyncio.Event()
+    first = asyncio.ensure_future(submit_ids(batcher, "array", [1]))
+    while not echo.running:
+        await asyncio.sleep(0)
+    return first
+
+
+def test_a_freed_replica_gathers_while_requests_keep_arriving() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         echo = Echo()
-        batcher = AdaptiveBatcher(echo, max_batch_size=8, max_latency_ms=30)
-        start = loop.time()
-        first = asyncio.ensure_future(submit_ids(batcher, "array", [1]))
-        await asyncio.sleep(0.005)
-        assert await submit_ids(batcher, "array", [2, 3]) == [2, 3]
+        batcher = AdaptiveBatcher(echo, max_batch_size=8, max_latency_ms=2_000, quiet_ms=60)
+        first = await _gated_first(batcher, echo)
+        queued = [asyncio.ensure_future(submit_ids(batcher, "array", [i])) for i in (2, 3)]
+        await asyncio.sleep(0.01)
+        assert echo.gate is not None
+        echo.gate.set()  # [1] is answered; [2] and [3] waited for the replica: we are under load
         assert await first == [1]
-        assert 0.025 <= loop.time() - start < 0.5
-        assert echo.batches == [[1, 2, 3]]  # the second request joined the waiting one
+        freed = loop.time()
+        for i in (4, 5):  # each arrives within the quiet period, so the gathering goes on
+            await asyncio.sleep(0.03)
+            queued.append(asyncio.ensure_future(submit_ids(batcher, "array", [i])))
+        assert await asyncio.gather(*queued) == [[2], [3], [4], [5]]
+        assert echo.batches == [[1], [2, 3, 4, 5]]
+        waited = loop.time() - freed
+        assert 0.06 + 0.06 <= waited < 1.5  # two arrivals, then a lull of quiet_ms
 
-        # a full batch leaves without waiting for the latency
-        slow = AdaptiveBatcher(Echo(), max_batch_size=4, max_latency_ms=60_000)
-        full = [submit_ids(slow, "array", [i]) for i in range(4)]
-        assert await asyncio.wait_for(asyncio.gather(*full), 1) == [[0], [1], [2], [3]]
+        # the last batch merged several requests: a request to the idle model gathers too
+        late = asyncio.ensure_future(submit_ids(batcher, "array", [6]))
+        await asyncio.sleep(0.02)
+        assert echo.batches[-1] == [2, 3, 4, 5]  # [6] is waiting for company
+        assert await submit_ids(batcher, "array", [7]) == [7]
+        assert await late == [6]
+        assert echo.batches[-1] == [6, 7]
+
+    run(main)
+
+
+def test_gathering_stops_at_a_full_batch_or_at_max_latency() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        # a full batch leaves at once, however long the quiet period
+        echo = Echo()
+        full = AdaptiveBatcher(echo, max_batch_size=4, max_latency_ms=60_000, quiet_ms=60_000)
+        first = await _gated_first(full, echo)
+        waiting = [asyncio.ensure_future(submit_ids(full, "array", [i])) for i in (2, 3)]
+        await asyncio.sleep(0)
+        assert echo.gate is not None
+        echo.gate.set()
+        await first
+        waiting += [asyncio.ensure_future(submit_ids(full, "array", [i])) for i in (4, 5)]
+        assert await asyncio.wait_for(asyncio.gather(*waiting), 2) == [[2], [3], [4], [5]]
+        assert echo.batches == [[1], [2, 3, 4, 5]]
+
+        # requests that never stop arriving cannot hold a batch past max_latency_ms
+        echo = Echo()
+        busy = AdaptiveBatcher(echo, max_batch_size=1000, max_latency_ms=150, quiet_ms=60_000)
+        first = await _gated_first(busy, echo)
+        waiting = [asyncio.ensure_future(submit_ids(busy, "array", [2]))]
+        await asyncio.sleep(0)
+        echo.gate.set()
+        await first
+        freed = loop.time()
+        while len(echo.batches) < 2:
+            waiting.append(asyncio.ensure_future(submit_ids(busy, "array", [len(waiting) + 2])))
+            await asyncio.sleep(0.01)
+        assert 0.14 <= loop.time() - freed < 1.0
+        await asyncio.gather(*waiting)
+
+    run(main)
+
+
+def test_no_gathering_when_max_latency_is_zero() -> None:
+    async def main() -> None:
+        echo = Echo()
+        batcher = AdaptiveBatcher(echo, max_batch_size=8, max_latency_ms=0)
+        first = await _gated_first(batcher, echo)
+        queued = [asyncio.ensure_future(submit_ids(batcher, "array", [i])) for i in (2, 3)]
+        await asyncio.sleep(0)
+        assert echo.gate is not None
+        echo.gate.set()
+        await first
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert echo.batches == [[1], [2, 3]]  # dispatched as soon as the replica freed
+        await asyncio.gather(*queued)
 
     run(main)
 
