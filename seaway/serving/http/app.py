@@ -302,6 +302,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return Response(
         rest.encode_error(f"{request.method} is not allowed on {request.url.path}"),
         405,
+        headers=getattr(exc, "headers", None),  # Starlette's ``Allow`` (RFC 9110)
         media_type=JSON,
     )
 

@@ -67,12 +67,29 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "exactly one of dataframe_split, dataframe_records, instances, inputs",
         "properties": {
-            "dataframe_split": {"type": "object"},
-            "dataframe_records": {"type": "array", "items": {"type": "object"}},
-            "instances": {"type": "array", "items": {}},
+            "dataframe_split": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "data": {"type": "array", "items": {"type": "array"}},
+                },
+            },
+            "dataframe_records": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            "instances": {"type": "array", "minItems": 1, "items": {}},
             "inputs": {},
-            "params": {"type": "object"},
+            "params": {"type": "object", "maxProperties": 0},
         },
+        "additionalProperties": False,
+        "oneOf": [
+            {"required": [key]}
+            for key in ("dataframe_split", "dataframe_records", "instances", "inputs")
+        ],
+    },
+    "MlflowError": {
+        "type": "object",
+        "required": ["error_code", "message"],
+        "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
     },
 }
 
@@ -88,7 +105,7 @@ def _json_response(description: str, schema: dict[str, Any] | None = None) -> di
     return body
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def _errors(*codes: int, schema: str = "Error") -> dict[str, Any]:
     reasons = {
         400: "invalid request",
         404: "unknown model or version",
@@ -98,7 +115,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         503: "model not available",
         504: "deadline exceeded",
     }
-    return {str(code): _json_response(reasons[code], _ref("Error")) for code in codes}
+    return {str(code): _json_response(reasons[code], _ref(schema)) for code in codes}
 
 
 def _get(summary: str, schema: dict[str, Any] | None = None, *codes: int) -> dict[str, Any]:
@@ -171,12 +188,12 @@ def openapi_spec(version: str) -> dict[str, Any]:
                         "required": True,
                         "content": {
                             "application/json": {"schema": _ref("MlflowRequest")},
-                            "text/csv": {"schema": {"type": "string"}},
+                            "text/csv": {"schema": {"type": "string", "minLength": 1}},
                         },
                     },
                     "responses": {
                         "200": _json_response("predictions", {"type": "object"}),
-                        **_errors(400, 413, 415, 503),
+                        **_errors(400, 413, 415, 503, schema="MlflowError"),
                     },
                 }
             },
