@@ -172,6 +172,11 @@ def test_unknown_model_and_oversized_body(serve: Callable[..., Server], fraud_mo
         "/v2/models/{name}/infer"
         in httpx.get(f"{server.url}/openapi.json", timeout=10).json()["paths"]
     )
+    wrong_method = httpx.request("DELETE", f"{server.url}/ping", timeout=10)
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
+    assert "DELETE" in wrong_method.json()["error"]
+    unknown = httpx.get(f"{server.url}/v3/nothing", timeout=10)
+    assert unknown.status_code == 404 and "/openapi.json" in unknown.json()["error"]
 
 
 def test_a_killed_replica_loses_no_request(serve: Callable[..., Server], fraud_model) -> None:
