@@ -8,8 +8,10 @@ guarded routes: request id, API key, size limit, error mapping, metrics and acce
 
 from __future__ import annotations
 
+import gzip
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -31,7 +33,10 @@ PREFIX = "/v2/models/"
 SUFFIX = "/infer"
 _JSON = b"application/json"
 _BINARY = b"application/octet-stream"
+#: Answers at least this long are compressed when the client accepts gzip or deflate.
+COMPRESS_FROM = 4096
 _WANTED = {
+    b"accept-encoding",
     b"content-length",
     b"content-encoding",
     b"inference-header-content-length",
@@ -114,6 +119,10 @@ class InferEndpoint:
             if json_length is not None:
                 content_type = _BINARY
                 extra.append((b"inference-header-content-length", str(json_length).encode()))
+            if len(payload) >= COMPRESS_FROM and (accepted := headers.get(b"accept-encoding")):
+                payload, encoding = _compress(payload, accepted)
+                if encoding:
+                    extra.append((b"content-encoding", encoding))
         except ClientDisconnected:
             return
         except SeawayError as exc:
@@ -144,6 +153,16 @@ class InferEndpoint:
             self.metrics.observe_request("rest", *(labels or ("", "")), str(status), seconds)
         if self.access_log:
             logs.log_access("POST", scope["path"], status, seconds, rid, labels)
+
+
+def _compress(payload: bytes, accepted: str) -> tuple[bytes, bytes | None]:
+    """gzip or deflate (zlib format, as tritonclient sends and reads it), if the client takes it."""
+    codings = {part.split(";")[0].strip().lower() for part in accepted.split(",")}
+    if "gzip" in codings:
+        return gzip.compress(payload, compresslevel=1), b"gzip"
+    if "deflate" in codings:
+        return zlib.compress(payload, 1), b"deflate"
+    return payload, None
 
 
 def _header_length(value: str | None) -> int | None:

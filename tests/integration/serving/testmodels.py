@@ -84,3 +84,13 @@ def save_sleep_for(folder: Any, **kwargs: Any) -> None:
     seaway.save_model(
         SleepFor(), folder, sample_input=np.zeros((1, 2)), code_paths=[__file__], **kwargs
     )
+
+
+class SlowLoad(seaway.PythonModel):
+    """Takes SEAWAY_TEST_LOAD_SLEEP seconds (default 3) to load, then sums each row."""
+
+    def load(self, context: seaway.ModelContext) -> None:
+        time.sleep(float(os.environ.get("SEAWAY_TEST_LOAD_SLEEP", "3")))
+
+    def predict(self, inputs: Any) -> Any:
+        return np.asarray(inputs).sum(axis=1)

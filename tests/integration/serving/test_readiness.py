@@ -1,0 +1,87 @@
+"""Readiness follows loading: live at once, ready only once every model is loaded and warm."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import testmodels
+import tritonclient.http as triton
+from servers import Server
+
+
+def test_live_at_once_ready_only_after_loading(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    folder = tmp_path / "slowload"
+    testmodels.save(testmodels.SlowLoad(), folder)
+    server = serve(str(folder), "--trusted", wait_ready=False, env={"SEAWAY_TEST_LOAD_SLEEP": "4"})
+    seen: list[tuple[int, int, int]] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            live = httpx.get(f"{server.url}/v2/health/live", timeout=5).status_code
+            ready = httpx.get(f"{server.url}/v2/health/ready", timeout=5).status_code
+            ping = httpx.get(f"{server.url}/ping", timeout=5).status_code
+        except httpx.TransportError:  # not listening yet
+            time.sleep(0.1)
+            continue
+        seen.append((live, ready, ping))
+        if ready == 200:
+            break
+        time.sleep(0.1)
+    assert seen and seen[-1] == (200, 200, 200), seen[-5:]
+    assert (200, 503, 503) in seen  # listening and live while the model was still loading
+    assert all(live == 200 for live, _, _ in seen)
+    body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}
+    answer = httpx.post(f"{server.url}/v2/models/slowload/infer", json=body, timeout=30)
+    assert answer.json()["outputs"][0]["data"] == [3.0]
+
+
+def test_tritonclient_compressed_requests(serve: Callable[..., Server], fraud_model) -> None:
+    model, frame = fraud_model
+    server = serve("models:/fraud@production")
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}", network_timeout=30)
+    rows = frame  # 200 rows: answers over 4 KiB, which the server compresses too
+    for algorithm in ("gzip", "deflate"):
+        inputs = []
+        for column in rows.columns:
+            tensor = triton.InferInput(column, [len(rows)], "FP64")
+            tensor.set_data_from_numpy(rows[column].to_numpy())
+            inputs.append(tensor)
+        result = client.infer(
+            "fraud",
+            inputs,
+            request_compression_algorithm=algorithm,
+            response_compression_algorithm=algorithm,
+        )
+        np.testing.assert_array_equal(result.as_numpy("predict"), model.predict(rows))
+        np.testing.assert_allclose(result.as_numpy("predict_proba"), model.predict_proba(rows))
+    client.close()
+
+
+def test_large_answers_are_compressed_when_the_client_accepts_it(
+    serve: Callable[..., Server], fraud_model
+) -> None:
+    model, frame = fraud_model
+    server = serve("models:/fraud@production")
+    body = {
+        "inputs": [
+            {"name": c, "shape": [len(frame)], "datatype": "FP64", "data": frame[c].tolist()}
+            for c in frame.columns
+        ]
+    }
+    url = f"{server.url}/v2/models/fraud/infer"
+    for encoding in ("gzip", "deflate"):
+        answer = httpx.post(url, json=body, headers={"Accept-Encoding": encoding}, timeout=30)
+        assert answer.headers["content-encoding"] == encoding
+        outputs = {o["name"]: o["data"] for o in answer.json()["outputs"]}  # httpx inflates it
+        assert outputs["predict"] == model.predict(frame).tolist()
+    plain = httpx.post(url, json=body, headers={"Accept-Encoding": "identity"}, timeout=30)
+    assert "content-encoding" not in plain.headers
+    small = {"inputs": [dict(i, shape=[1], data=i["data"][:1]) for i in body["inputs"]]}
+    tiny = httpx.post(url, json=small, headers={"Accept-Encoding": "gzip"}, timeout=30)
+    assert "content-encoding" not in tiny.headers  # not worth it below 4 KiB
