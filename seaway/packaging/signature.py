@@ -14,6 +14,7 @@ never lossy across kinds (float -> int).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -41,6 +42,9 @@ class TensorSpec(BaseModel):
     #: For pandas categorical columns: the categories in order, so the model is handed the same
     #: categorical dtype it was trained on (XGBoost and LightGBM need it) whatever the input was.
     categories: tuple[Any, ...] | None = Field(default=None, exclude_if=lambda value: value is None)
+    #: For BYTES: the model takes raw ``bytes`` (images, audio), not text. Servers decode BYTES
+    #: inputs to ``str`` unless this is set.
+    binary: bool = Field(default=False, exclude_if=lambda value: not value)
 
     def describe(self) -> str:
         return f"{self.name}: {self.datatype.value}{list(self.shape)}"
@@ -193,9 +197,12 @@ def _column_spec(column: pd.Series, name: str, what: str) -> TensorSpec:
             name=name,
             datatype=_datatype(categories.dtype, f"{what} column {name!r} categories"),
             shape=(-1,),
-            categories=tuple(_json_scalar(value) for value in categories),
+            categories=tuple(_category(value) for value in categories),
         )
-    return TensorSpec(name=name, datatype=_datatype(dtype, f"{what} column {name!r}"), shape=(-1,))
+    datatype = _datatype(dtype, f"{what} column {name!r}")
+    return TensorSpec(
+        name=name, datatype=datatype, shape=(-1,), binary=_holds_bytes(column.to_numpy())
+    )
 
 
 def _coerce_column(column: pd.Series, spec: TensorSpec) -> Any:
@@ -222,8 +229,21 @@ def _array_spec(array: np.ndarray[Any, Any], name: str, what: str) -> TensorSpec
             f"{what} {name!r} is a scalar; pass a batch (an array whose first dimension is rows)"
         )
     return TensorSpec(
-        name=name, datatype=_datatype(array.dtype, f"{what} {name!r}"), shape=(-1, *array.shape[1:])
+        name=name,
+        datatype=_datatype(array.dtype, f"{what} {name!r}"),
+        shape=(-1, *array.shape[1:]),
+        binary=_holds_bytes(array),
     )
+
+
+def _holds_bytes(array: np.ndarray[Any, Any]) -> bool:
+    """Whether a sample's BYTES values are raw bytes rather than text (the first value decides)."""
+    if array.dtype.kind == "S":
+        return True
+    if array.dtype != object or array.size == 0:
+        return False
+    first = next((v for v in array.ravel() if v is not None), None)
+    return isinstance(first, bytes | bytearray)
 
 
 def _datatype(dtype: Any, what: str) -> Datatype:
@@ -331,7 +351,11 @@ def example_to_json(sample: Any, signature: Signature) -> dict[str, Any]:
 def example_from_json(data: Mapping[str, Any], signature: Signature) -> Any:
     """Rebuild a saved input example in the model's native form."""
     if "columns" in data:
-        return signature.coerce(pd.DataFrame(data["data"], columns=data["columns"]))
+        frame = pd.DataFrame(data["data"], columns=data["columns"])
+        for spec in signature.inputs:
+            if spec.binary and spec.name in frame:
+                frame[spec.name] = [_from_b64(v) for v in frame[spec.name]]
+        return signature.coerce(frame)
     inputs = data["inputs"]
     # JSON loses dtypes (2**64-1 would read back as a float): rebuild each with its spec's dtype
     if signature.input_format == "tensor":
@@ -344,22 +368,42 @@ def example_from_json(data: Mapping[str, Any], signature: Signature) -> Any:
 
 def _typed(value: Any, spec: TensorSpec) -> Any:
     if spec.datatype is Datatype.BYTES:
-        return value
+        if not spec.binary:
+            return value
+        decoded = _from_b64(value)
+        array = np.empty(len(decoded), dtype=object)  # keeps bytes whole, whatever their lengths
+        array[:] = decoded
+        return np.array(array.tolist(), dtype=object)
     try:
         return np.asarray(value, dtype=spec.datatype.numpy_dtype)
     except (ValueError, TypeError, OverflowError):
         return value  # let coerce name the problem
 
 
+def _from_b64(value: Any) -> Any:
+    """Undo ``_json_scalar`` for raw bytes, through nested lists."""
+    if isinstance(value, list):
+        return [_from_b64(item) for item in value]
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"])
+    return value
+
+
 def _json_array(array: np.ndarray[Any, Any]) -> Any:
-    if array.dtype == object:
+    if array.dtype == object or array.dtype.kind == "S":
         return [_json_array(x) if isinstance(x, np.ndarray) else _json_scalar(x) for x in array]
     return array.tolist()
 
 
-def _json_scalar(value: Any) -> Any:
+def _category(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
+    return _json_scalar(value)
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):  # raw bytes (images, audio): base64, not lossy text
+        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and np.isnan(value):

@@ -65,6 +65,9 @@ class ServedModel:
             spec, options.replicas, timeout=options.timeout, on_restart=on_restart
         )
         self._on_batch = on_batch
+        signature = manifest.signature
+        #: BYTES inputs the model takes as raw bytes; other BYTES inputs are decoded to text
+        self._binary_inputs = {s.name for s in signature.inputs if s.binary} if signature else set()
         self._batchers: dict[tuple[str, ...], AdaptiveBatcher] = {}
 
     @property
@@ -118,8 +121,9 @@ class ServedModel:
 
     def native_inputs(self, tensors: Sequence[Tensor]) -> tuple[Any, int]:
         """V2 tensors -> the model's native input (validated by the signature) and its row count."""
-        by_name = {tensor.name: _plain(tensor) for tensor in tensors}
         signature = self.signature
+        binary = self._binary_inputs
+        by_name = {t.name: t.data if t.name in binary else _plain(t) for t in tensors}
         if signature is None:
             data: Any = next(iter(by_name.values())) if len(by_name) == 1 else by_name
             return data, _rows(data)

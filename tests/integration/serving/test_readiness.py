@@ -85,3 +85,18 @@ def test_large_answers_are_compressed_when_the_client_accepts_it(
     small = {"inputs": [dict(i, shape=[1], data=i["data"][:1]) for i in body["inputs"]]}
     tiny = httpx.post(url, json=small, headers={"Accept-Encoding": "gzip"}, timeout=30)
     assert "content-encoding" not in tiny.headers  # not worth it below 4 KiB
+
+
+def test_raw_bytes_inputs_reach_a_model_that_takes_bytes(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    folder = tmp_path / "lengths"
+    testmodels.save_byte_lengths(folder)  # sampled with raw bytes: the signature says binary
+    server = serve(str(folder), "--trusted")  # warm-up runs the bytes example, so it loads
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}", network_timeout=30)
+    blobs = np.array([b"\x00\x01\x02\xff", b"", b"\xc3\x28 not utf-8"], dtype=object)
+    tensor = triton.InferInput("input", [3], "BYTES")
+    tensor.set_data_from_numpy(blobs)
+    result = client.infer("lengths", [tensor])
+    assert result.as_numpy("predict").tolist() == [4, 0, 12]
+    client.close()

@@ -94,3 +94,17 @@ class SlowLoad(seaway.PythonModel):
 
     def predict(self, inputs: Any) -> Any:
         return np.asarray(inputs).sum(axis=1)
+
+
+class ByteLengths(seaway.PythonModel):
+    """Takes raw bytes (a BYTES input that is not text) and answers each value's length."""
+
+    def predict(self, inputs: Any) -> Any:
+        values = np.asarray(inputs).ravel()
+        assert all(isinstance(v, bytes) for v in values), [type(v) for v in values]
+        return np.array([len(v) for v in values], dtype=np.int64)
+
+
+def save_byte_lengths(folder: Any) -> None:
+    sample = np.array([b"\x89PNG\r\n", b"\xff\xfe\x00"], dtype=object)
+    seaway.save_model(ByteLengths(), folder, sample_input=sample, code_paths=[__file__])

@@ -134,3 +134,27 @@ def test_examples_round_trip(frame: pd.DataFrame) -> None:
                 np.testing.assert_array_equal(back[key], sample[key])
         else:
             np.testing.assert_array_equal(back, sample[:5])
+
+
+def test_raw_bytes_samples_make_binary_specs_and_examples_survive_json() -> None:
+    import json
+
+    from seaway.packaging.signature import example_from_json, example_to_json, infer_signature
+
+    blobs = np.array([b"\x89PNG\r\n", b"\xff\xfe\x00", b""], dtype=object)
+    captions = np.array(["a", "b", "c"], dtype=object)
+    signature = infer_signature({"image": blobs, "caption": captions})
+    specs = {spec.name: spec for spec in signature.inputs}
+    assert specs["image"].binary and not specs["caption"].binary
+    assert "binary" not in specs["caption"].model_dump(mode="json")  # absent when false
+    example = example_to_json({"image": blobs, "caption": captions}, signature)
+    back = example_from_json(json.loads(json.dumps(example)), signature)
+    assert back["image"].tolist() == blobs.tolist()  # bytes, not lossy text
+    assert back["caption"].tolist() == ["a", "b", "c"]
+    frame = pd.DataFrame({"blob": blobs})
+    frame_signature = infer_signature(frame)
+    assert frame_signature.inputs[0].binary
+    restored = example_from_json(
+        json.loads(json.dumps(example_to_json(frame, frame_signature))), frame_signature
+    )
+    assert restored["blob"].tolist() == blobs.tolist()
