@@ -83,3 +83,17 @@ _FROM_NUMPY: dict[str, Datatype] = {
     "f4": Datatype.FP32,
     "f8": Datatype.FP64,
 }
+
+
+class JobStatus(StrEnum):
+    """A batch job's life: shared by the registry, the CLI and (later) the UI.
+
+    ``running`` with no heartbeat for a while reads as ``interrupted`` (the process died); rerun
+    it with ``--resume``, which continues from its last committed chunk.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"

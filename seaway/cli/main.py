@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from seaway._version import __version__
-from seaway.cli import keys, models
+from seaway.cli import batch, keys, models
 from seaway.cli.output import err_console
 from seaway.cli.predict import predict_command
 from seaway.cli.serve import serve_command
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(batch.app, name="batch")
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
 

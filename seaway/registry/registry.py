@@ -28,6 +28,7 @@ from seaway.packaging.reader import manifest_digest, open_package
 from seaway.registry import keys
 from seaway.registry import tables as t
 from seaway.registry.db import create_registry_engine, migrate, safe_url, translate_errors
+from seaway.registry.jobs import JobStore, ScheduleStore
 from seaway.registry.records import ModelVersion, RegisteredModel
 from seaway.registry.store import ArtifactStore
 from seaway.registry.uri import ModelRef, parse_model_uri, validate_alias, validate_name
@@ -46,6 +47,9 @@ class Registry:
         self.cache_dir = Path(cache_dir) if cache_dir else Path(artifact_root).parent / "cache"
         self._engine: Engine = create_registry_engine(url)
         migrate(self._engine)
+        #: batch job records and schedules (``seaway batch``)
+        self.jobs = JobStore(self._begin)
+        self.schedules = ScheduleStore(self._begin)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Registry:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -82,4 +84,60 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(128), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+batch_jobs = Table(
+    "seaway_batch_jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("model_uri", Text, nullable=False),  # as asked: models:/fraud@production
+    Column("model_name", String(128), nullable=False),
+    Column("model_version", Integer, nullable=False),  # as resolved when the job started
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rows_in", BigInteger, nullable=False),
+    Column("rows_out", BigInteger, nullable=False),
+    Column("rows_rejected", BigInteger, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("schedule", String(128), nullable=True),
+    Column("created_by", String(128), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Column("duration_s", Float, nullable=True),  # running time summed over every attempt
+)
+
+batch_schedules = Table(
+    "seaway_batch_schedules",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("cron", String(128), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("model_uri", Text, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=True),
+)
+
+#: One row per schedule occurrence that a scheduler claimed: the primary key is the lock, so two
+#: schedulers can never both run one occurrence.
+batch_runs = Table(
+    "seaway_batch_runs",
+    metadata,
+    Column(
+        "schedule",
+        String(128),
+        ForeignKey("seaway_batch_schedules.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("occurrence", DateTime(timezone=True), primary_key=True),
+    Column("job_id", String(32), nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", String(200), nullable=False),
 )

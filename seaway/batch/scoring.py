@@ -1,0 +1,291 @@
+"""Scoring one chunk: check every row against the signature, predict the good ones, reject the rest.
+
+A row is rejected, with a reason naming the column and the value, when a value cannot become the
+signature's datatype (text in a number column, a fraction or a missing value in an integer one, a
+missing text) or when the model itself fails on it. Checks are vectorised per column; only when
+the model raises on rows that passed them is the chunk bisected to find the culprits, so a few bad
+rows cost a few extra calls, never a call per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seaway.errors import InvalidInputError
+from seaway.packaging.signature import Signature, TensorSpec, split_outputs
+from seaway.types import Datatype
+
+_TRUE = {"true", "1", "t", "yes", "y"}
+_FALSE = {"false", "0", "f", "no", "n"}
+
+
+class RowRejectedError(InvalidInputError):
+    """``--on-error fail``: the first rejected row stops the job."""
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """What every chunk of a job shares: the model and how its columns map to inputs."""
+
+    model: Any  # seaway.runtime.Model (anything with predict/predict_proba and a signature)
+    model_name: str
+    model_version: int
+    keep: tuple[str, ...] = ()
+    proba: bool = False
+    #: for a model taking one 2-D array: the file's columns that form it, in order
+    features: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> Signature | None:
+        return self.model.signature  # type: ignore[no-any-return]
+
+    def input_columns(self) -> list[str]:
+        signature = self.signature
+        if self.features:
+            return list(self.features)
+        if signature is None:
+            raise InvalidInputError(
+                "this model has no signature, so the columns it takes are unknown; pass "
+                "--features col1,col2,..."
+            )
+        return signature.input_names
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    output: Any  # pyarrow.Table
+    rejects: Any | None  # pyarrow.Table, or None when every row passed
+    rows_in: int
+    rows_out: int
+    rows_rejected: int
+
+
+def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> ScoredChunk:
+    """Score one chunk (a pyarrow Table) whose first row is row ``first_row`` of ``file_url``."""
+    import pyarrow as pa
+
+    frame = table.select(scorer.input_columns()).to_pandas()
+    ok, reasons = _check_rows(frame, scorer)
+    good = np.flatnonzero(ok)
+    inputs = _model_inputs(frame, scorer, good)
+    outputs, failed = _predict(scorer, inputs, good)
+    for position, reason in failed.items():
+        ok[position] = False
+        reasons[position] = reason
+    good = np.flatnonzero(ok)
+
+    output = table.select(list(scorer.keep)).take(pa.array(good))
+    for name, values in outputs.items():
+        output = output.append_column(name, pa.array(values))
+    output = output.append_column("model_name", pa.array([scorer.model_name] * len(good)))
+    output = output.append_column(
+        "model_version", pa.array(np.full(len(good), scorer.model_version, dtype=np.int64))
+    )
+    rejected = np.flatnonzero(~ok)
+    rejects = None
+    if len(rejected):
+        rejects = table.take(pa.array(rejected))
+        rejects = rejects.append_column("_file", pa.array([file_url] * len(rejected)))
+        rejects = rejects.append_column("_row", pa.array(rejected + first_row, type=pa.int64()))
+        rejects = rejects.append_column("_reason", pa.array(reasons[rejected].tolist()))
+    return ScoredChunk(output, rejects, table.num_rows, len(good), len(rejected))
+
+
+# -- row checks ---------------------------------------------------------------------------------
+
+
+def _check_rows(frame: pd.DataFrame, scorer: Scorer) -> tuple[np.ndarray[Any, Any], Any]:
+    ok = np.ones(len(frame), dtype=bool)
+    reasons = np.full(len(frame), None, dtype=object)
+    for name, datatype in _column_types(scorer):
+        bad = _bad_values(frame[name], datatype)
+        if bad is None:
+            continue
+        new = bad & ok
+        if new.any():
+            values = frame[name].to_numpy()[new]
+            reasons[new] = [_reason(name, value, datatype) for value in values]
+            ok &= ~bad
+    return ok, reasons
+
+
+def _column_types(scorer: Scorer) -> list[tuple[str, Datatype]]:
+    signature = scorer.signature
+    if scorer.features:
+        datatype = signature.inputs[0].datatype if signature is not None else Datatype.FP64
+        return [(name, datatype) for name in scorer.features]
+    assert signature is not None
+    return [(spec.name, spec.datatype) for spec in signature.inputs if _checkable(spec)]
+
+
+def _checkable(spec: TensorSpec) -> bool:
+    # categorical columns map unknown values to missing by design; other specs are checked
+    return spec.categories is None
+
+
+def _bad_values(column: pd.Series, datatype: Datatype) -> np.ndarray[Any, Any] | None:
+    """Rows whose value cannot become ``datatype`` (None when the column cannot hold any)."""
+    kind = datatype.numpy_dtype.kind
+    missing = column.isna().to_numpy()
+    if datatype is Datatype.BYTES:
+        return missing if missing.any() else None
+    if kind == "b":
+        if column.dtype == bool:
+            return None
+        text = column.astype("string").str.strip().str.lower()
+        known = text.isin(_TRUE | _FALSE).fillna(False).to_numpy(dtype=bool)
+        return ~known
+    numbers = (
+        column
+        if pd.api.types.is_numeric_dtype(column.dtype)
+        else pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
+    )
+    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    unparsed = np.isnan(values) & ~missing
+    if kind == "f":
+        return unparsed if unparsed.any() else None
+    info = np.iinfo(datatype.numpy_dtype)
+    with np.errstate(invalid="ignore"):
+        fractional = ~np.isnan(values) & (np.floor(values) != values)
+        out_of_range = (values < info.min) | (values > info.max)
+    bad = np.isnan(values) | fractional | out_of_range
+    return bad if bad.any() else None
+
+
+def _reason(name: str, value: Any, datatype: Datatype) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return f"column {name!r}: missing value ({datatype.value} expected)"
+    text = repr(value) if not isinstance(value, str) else repr(value[:60])
+    return f"column {name!r}: {text} is not {datatype.value}"
+
+
+# -- model inputs and predictions -----------------------------------------------------------------
+
+
+def _model_inputs(frame: pd.DataFrame, scorer: Scorer, rows: np.ndarray[Any, Any]) -> Any:
+    """The checked rows as the model's native input (types converted, as the signature says)."""
+    signature = scorer.signature
+    subset = frame.iloc[rows]
+    converted = {}
+    for name, datatype in _column_types(scorer):
+        converted[name] = _convert(subset[name], datatype)
+    if scorer.features:
+        matrix = np.column_stack([converted[n] for n in scorer.features]) if len(rows) else None
+        if matrix is None:
+            matrix = np.empty((0, len(scorer.features)))
+        return signature.coerce(matrix) if signature is not None else matrix
+    assert signature is not None
+    columns = {spec.name: converted.get(spec.name, subset[spec.name]) for spec in signature.inputs}
+    if signature.input_format == "dataframe":
+        return signature.coerce(pd.DataFrame(columns, index=subset.index))
+    return signature.coerce({k: np.asarray(v) for k, v in columns.items()})
+
+
+def _convert(column: pd.Series, datatype: Datatype) -> Any:
+    if datatype is Datatype.BYTES:
+        return column.astype(str).to_numpy(dtype=object)
+    kind = datatype.numpy_dtype.kind
+    if kind == "b":
+        if column.dtype == bool:
+            return column.to_numpy()
+        return column.astype("string").str.strip().str.lower().isin(_TRUE).to_numpy(dtype=bool)
+    if not pd.api.types.is_numeric_dtype(column.dtype):
+        column = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan) if kind == "f" else column
+    return np.asarray(values).astype(datatype.numpy_dtype)
+
+
+def _predict(
+    scorer: Scorer, inputs: Any, rows: np.ndarray[Any, Any]
+) -> tuple[dict[str, np.ndarray[Any, Any]], dict[int, str]]:
+    """Predictions for ``rows``; rows the model fails on are left out and reported."""
+    take = _taker(inputs)
+
+    def run(selection: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
+        part = take(selection)
+        result = _columns(split_outputs(scorer.model.predict(part), "predict"))
+        if scorer.proba:
+            result.update(_columns({"predict_proba": scorer.model.predict_proba(part)}))
+        return result
+
+    failed: dict[int, str] = {}
+    positions = np.arange(len(rows))
+    pieces = _isolate(run, positions, rows, failed)
+    if not pieces:
+        return _columns_for_empty(scorer, run, len(rows)), failed
+    outputs = {name: np.concatenate([piece[name] for piece in pieces]) for name in pieces[0]}
+    return outputs, failed
+
+
+def _isolate(
+    run: Callable[[np.ndarray[Any, Any]], dict[str, np.ndarray[Any, Any]]],
+    positions: np.ndarray[Any, Any],
+    rows: np.ndarray[Any, Any],
+    failed: dict[int, str],
+) -> list[dict[str, np.ndarray[Any, Any]]]:
+    """Bisect until the rows the model fails on are alone; keep the others' outputs in order."""
+    if len(positions) == 0:
+        return []
+    try:
+        return [run(positions)]
+    except Exception as exc:
+        if len(positions) == 1:
+            failed[int(rows[positions[0]])] = (
+                f"the model failed on this row: {type(exc).__name__}: {exc}"
+            )
+            return []
+    middle = len(positions) // 2
+    return _isolate(run, positions[:middle], rows, failed) + _isolate(
+        run, positions[middle:], rows, failed
+    )
+
+
+def _columns_for_empty(
+    scorer: Scorer, run: Callable[[np.ndarray[Any, Any]], dict[str, np.ndarray[Any, Any]]], n: int
+) -> dict[str, np.ndarray[Any, Any]]:
+    """No row to predict: empty columns named and typed as the signature's outputs."""
+    signature = scorer.signature
+    result: dict[str, np.ndarray[Any, Any]] = {}
+    if signature is not None:
+        for spec in signature.outputs:
+            if spec.name == "predict_proba" and not scorer.proba:
+                continue
+            width = spec.shape[1] if len(spec.shape) == 2 else None
+            dtype = spec.datatype.numpy_dtype
+            if width is None or width < 0:
+                result[spec.name] = np.empty(0, dtype=dtype)
+            else:
+                for i in range(width):
+                    result[f"{spec.name}_{i}"] = np.empty(0, dtype=dtype)
+    return result
+
+
+def _columns(outputs: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+    """One column per output; a 2-D output [rows, k] becomes ``name_0`` ... ``name_{k-1}``."""
+    columns: dict[str, np.ndarray[Any, Any]] = {}
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        if array.ndim == 2:
+            for i in range(array.shape[1]):
+                columns[f"{name}_{i}"] = array[:, i]
+        else:
+            columns[name] = array
+    return columns
+
+
+def _taker(inputs: Any) -> Callable[[np.ndarray[Any, Any]], Any]:
+    if isinstance(inputs, pd.DataFrame):
+        return lambda selection: inputs.iloc[selection]
+    if isinstance(inputs, dict):
+        return lambda selection: {k: np.asarray(v)[selection] for k, v in inputs.items()}
+    return lambda selection: np.asarray(inputs)[selection]
+
+
+def needed_columns(scorer: Scorer) -> Sequence[str]:
+    """What a reader must load: the model's columns and the passthrough ones, each once."""
+    return list(dict.fromkeys([*scorer.input_columns(), *scorer.keep]))
