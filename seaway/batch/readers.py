@@ -13,6 +13,7 @@ produce the same parts. Memory stays at about one chunk per reader.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -47,7 +48,7 @@ def columns_of(file: InputFile) -> list[str]:
             first = handle.readline()
             if not first.strip():
                 raise BatchInputError(f"{file.url} is empty: no JSON line to read")
-            row = pd.read_json(first.decode("utf-8"), lines=True, dtype=False)
+            row = pd.read_json(io.StringIO(first.decode("utf-8")), lines=True, dtype=False)
             return [str(c) for c in row.columns]
     except BatchInputError:
         raise
@@ -99,8 +100,12 @@ def _rechunk(
     """Cut blocks of any size into chunks aligned on multiples of ``chunk_rows``."""
     pending: list[Any] = []
     pending_rows = 0
-    index = first_row // chunk_rows
-    lead = first_row - index * chunk_rows  # rows of the first chunk before ``first_row``
+    # a stream starting mid-chunk cannot complete that chunk (it was committed): drop the rest of
+    # it and start at the next chunk boundary
+    index, offset = divmod(first_row, chunk_rows)
+    lead = 0
+    if offset:
+        index, lead = index + 1, chunk_rows - offset
     for block in blocks:
         if block.num_rows == 0:
             continue

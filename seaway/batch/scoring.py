@@ -79,13 +79,12 @@ def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> Score
         reasons[position] = reason
     good = np.flatnonzero(ok)
 
-    output = table.select(list(scorer.keep)).take(pa.array(good))
-    for name, values in outputs.items():
-        output = output.append_column(name, pa.array(values))
-    output = output.append_column("model_name", pa.array([scorer.model_name] * len(good)))
-    output = output.append_column(
-        "model_version", pa.array(np.full(len(good), scorer.model_version, dtype=np.int64))
-    )
+    kept = table.select(list(scorer.keep)).take(pa.array(good))
+    columns = {name: kept.column(name) for name in scorer.keep}
+    columns.update({name: pa.array(values) for name, values in outputs.items()})
+    columns["model_name"] = pa.array([scorer.model_name] * len(good))
+    columns["model_version"] = pa.array(np.full(len(good), scorer.model_version, dtype=np.int64))
+    output = pa.table(columns)
     rejected = np.flatnonzero(~ok)
     rejects = None
     if len(rejected):
@@ -235,8 +234,9 @@ def _isolate(
         return [run(positions)]
     except Exception as exc:
         if len(positions) == 1:
+            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             failed[int(rows[positions[0]])] = (
-                f"the model failed on this row: {type(exc).__name__}: {exc}"
+                f"the model failed on this row: {type(exc).__name__}: {first_line}"
             )
             return []
     middle = len(positions) // 2

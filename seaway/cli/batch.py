@@ -9,6 +9,7 @@ import typer
 
 from seaway.batch import BatchOptions, run_job
 from seaway.batch.progress import for_terminal
+from seaway.cli import schedules
 from seaway.cli.output import console, err_console, fields, fmt, print_json, table
 from seaway.cli.state import state
 from seaway.errors import InvalidInputError
@@ -19,6 +20,7 @@ app = typer.Typer(
     help="Batch scoring of Parquet, CSV and JSON Lines files: chunked, parallel, resumable.",
     no_args_is_help=True,
 )
+app.add_typer(schedules.app, name="schedule")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

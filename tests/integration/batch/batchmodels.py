@@ -1,0 +1,44 @@
+"""Models for batch tests, packaged with ``code_paths=[this file]`` so worker processes import them."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import seaway
+
+
+class SlowSum(seaway.PythonModel):
+    """Adds columns a and b, after sleeping SEAWAY_TEST_SLEEP seconds (default 0) per call."""
+
+    def predict(self, inputs: Any) -> Any:
+        time.sleep(float(os.environ.get("SEAWAY_TEST_SLEEP", "0")))
+        return (inputs["a"] + inputs["b"]).to_numpy()
+
+
+def register_slow_sum(registry: seaway.Registry, name: str = "sum") -> None:
+    sample = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    seaway.log_model(SlowSum(), name, sample_input=sample, code_paths=[__file__], registry=registry)
+
+
+def frame(rows: int, start: int = 0) -> pd.DataFrame:
+    ids = np.arange(start, start + rows)
+    return pd.DataFrame({"id": ids, "a": ids * 1.0, "b": ids * 0.5, "note": [f"n{i}" for i in ids]})
+
+
+class Picky(seaway.PythonModel):
+    """Doubles column a, but raises on any negative value: the model, not the data check, fails."""
+
+    def predict(self, inputs: Any) -> Any:
+        if (inputs["a"] < 0).any():
+            raise ValueError("a must not be negative")
+        return inputs["a"].to_numpy() * 2
+
+
+def register(model: seaway.PythonModel, name: str, registry: seaway.Registry) -> None:
+    sample = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    seaway.log_model(model, name, sample_input=sample, code_paths=[__file__], registry=registry)
