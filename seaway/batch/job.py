@@ -172,6 +172,7 @@ def run_job(
         output_url=options.output,
         output_format=options.output_format,
         on_error=options.on_error,
+        threads=max(1, _cores() // (options.workers or _cores())),
     )
     _check_inputs(spec, record.manifest, files)
 

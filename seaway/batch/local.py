@@ -41,6 +41,9 @@ class WorkerSpec:
     output_url: str
     output_format: str
     on_error: str
+    #: native threads (OpenMP, BLAS) each worker may use: the cores shared out, so that N
+    #: workers of a multi-threaded model do not fight over the same cores
+    threads: int = 1
 
     def build(self) -> tuple[Scorer, OutputFolder]:
         from seaway.runtime.model import load_package
@@ -72,10 +75,20 @@ _state: dict[str, Any] = {}
 
 
 def _init_worker(spec: WorkerSpec) -> None:
+    limit_threads(spec.threads)
     scorer, folder = spec.build()
     _state.update(scorer=scorer, folder=folder, on_error=spec.on_error)
     gc.collect()
     gc.freeze()  # the model stays: full collections need not walk it
+
+
+def limit_threads(threads: int) -> None:
+    """Cap OpenMP and BLAS pools in this process (threadpoolctl comes with scikit-learn)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - without scikit-learn there is nothing to cap
+        return
+    _state["threads"] = threadpool_limits(limits=max(1, threads))
 
 
 def score_and_commit(
