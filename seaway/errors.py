@@ -57,10 +57,15 @@ class MissingDependencyError(SeawayError, ImportError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         self.package = package
         self.extra = extra
+        self.purpose = purpose
         super().__init__(
             f"{purpose} needs the '{package}' package, which is not installed. "
             f"Install it with: pip install 'seaway[{extra}]'"
         )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # errors cross process boundaries (worker pools, Ray): rebuild from the same arguments
+        return (type(self), (self.package, self.extra, self.purpose))
 
 
 class InvalidInputError(SeawayError, ValueError):
@@ -153,6 +158,9 @@ class ServerBusyError(ServingError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type, tuple[str, float]]:
+        return (type(self), (str(self), self.retry_after))
 
 
 class RateLimitedError(ServerBusyError):

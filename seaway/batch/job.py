@@ -9,7 +9,6 @@ list of input files (a file added to the folder later does not shift the part nu
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from seaway.batch.inputs import BatchInputError, InputFile, resolve_inputs
-from seaway.batch.local import Chunk, WorkerSpec, run_local
+from seaway.batch.local import Chunk, WorkerSpec, run_local, usable_cores
 from seaway.batch.output import ChunkStats, OutputFolder
 from seaway.batch.progress import Progress, Silent
 from seaway.batch.readers import columns_of, read_chunks, row_count
@@ -172,7 +171,7 @@ def run_job(
         output_url=options.output,
         output_format=options.output_format,
         on_error=options.on_error,
-        threads=max(1, _cores() // (options.workers or _cores())),
+        threads=max(1, usable_cores() // (options.workers or usable_cores())),
     )
     _check_inputs(spec, record.manifest, files)
 
@@ -232,17 +231,18 @@ def _execute(
 
     try:
         chunks = _chunks(spec, files, options.chunk_rows, done)
-        workers = options.workers or _cores()
         if options.engine == "ray":
             from seaway.batch.ray_engine import run_ray
 
-            run_ray(chunks, spec, workers, on_chunk, address=options.ray_address)
+            # no --workers: as many actors as the cluster has CPUs
+            run_ray(chunks, spec, options.workers, on_chunk, address=options.ray_address)
         else:
-            run_local(chunks, spec, workers, on_chunk)
+            run_local(chunks, spec, options.workers or usable_cores(), on_chunk)
     except BaseException as exc:
         progress.close()
-        status = JobStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else JobStatus.FAILED
-        message = "stopped before the end" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        stopped = isinstance(exc, KeyboardInterrupt | SystemExit)  # Ctrl-C, SIGTERM
+        status = JobStatus.INTERRUPTED if stopped else JobStatus.FAILED
+        message = "stopped before the end" if stopped else str(exc)
         registry.jobs.finish(
             job.job_id,
             status,
@@ -351,10 +351,3 @@ def _total_rows(files: list[InputFile]) -> int | None:
     if any(c is None for c in counts):
         return None
     return sum(c for c in counts if c is not None)
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)

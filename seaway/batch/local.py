@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -74,9 +75,20 @@ class Chunk:
 _state: dict[str, Any] = {}
 
 
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _init_worker(spec: WorkerSpec) -> None:
     limit_threads(spec.threads)
-    scorer, folder = spec.build()
+    try:
+        scorer, folder = spec.build()
+    except Exception as exc:  # kept for the first chunk: an initializer error kills the pool
+        _state["error"] = exc
+        return
     _state.update(scorer=scorer, folder=folder, on_error=spec.on_error)
     gc.collect()
     gc.freeze()  # the model stays: full collections need not walk it
@@ -107,6 +119,8 @@ def score_and_commit(
 
 
 def _work(chunk: Chunk) -> tuple[int, int, ChunkStats]:
+    if "error" in _state:
+        raise _state["error"]  # the model did not load: say why, not "a worker died"
     return score_and_commit(_state["scorer"], _state["folder"], _state["on_error"], chunk)
 
 

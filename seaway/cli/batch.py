@@ -74,7 +74,9 @@ def run(
     chunk_rows: Annotated[
         int, typer.Option(help="Rows per chunk: memory is about chunk size x 2 x workers.")
     ] = 100_000,
-    engine: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    engine: Annotated[
+        str | None, typer.Option(help="local or ray [default: local; a resumed job's own].")
+    ] = None,
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address for --engine ray [default: local].")
     ] = None,
@@ -95,7 +97,7 @@ def run(
                 registry,
                 resume=resume,
                 workers=workers,
-                engine=engine if engine != "local" else None,
+                engine=engine,
                 ray_address=address,
                 progress=for_terminal(f"job {resume}"),
             )
@@ -117,7 +119,7 @@ def run(
                 on_error=on_error,  # type: ignore[arg-type]
                 workers=workers,
                 chunk_rows=chunk_rows,
-                engine=engine,  # type: ignore[arg-type]
+                engine=engine or "local",  # type: ignore[arg-type]
                 ray_address=address,
                 trusted=trusted,
             )

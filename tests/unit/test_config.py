@@ -65,3 +65,15 @@ def test_bad_config_files_name_the_problem(tmp_path: Path, content: str, message
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         Settings.resolve(environ={"SEAWAY_CONFIG": str(tmp_path / "nope.yaml")})
+
+
+def test_errors_with_extra_arguments_survive_pickling() -> None:
+    import pickle
+
+    from seaway.errors import MissingDependencyError, RateLimitedError
+
+    missing = pickle.loads(pickle.dumps(MissingDependencyError("ray", "ray", "The Ray engine")))
+    assert str(missing).startswith("The Ray engine needs the 'ray' package")
+    assert missing.extra == "ray"
+    limited = pickle.loads(pickle.dumps(RateLimitedError("slow down", retry_after=2.5)))
+    assert isinstance(limited, RateLimitedError) and limited.retry_after == 2.5

@@ -42,3 +42,8 @@ class Picky(seaway.PythonModel):
 def register(model: seaway.PythonModel, name: str, registry: seaway.Registry) -> None:
     sample = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
     seaway.log_model(model, name, sample_input=sample, code_paths=[__file__], registry=registry)
+
+
+def negate(x: Any) -> Any:
+    """A custom function: a pipeline using it needs trusted=True to load."""
+    return -x

@@ -319,3 +319,22 @@ def test_parquet_row_groups_do_not_decide_chunks(
     sizes = [len(pd.read_parquet(p)) for p in sorted(out.glob("part-*.parquet"))]
     assert sizes == [250, 250, 250, 250]
     assert _read(out, "parquet")["id"].tolist() == list(range(1000))
+
+
+def test_a_model_that_cannot_load_in_the_workers_says_why(
+    registry: seaway.Registry, tmp_path: Path
+) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from seaway.errors import UntrustedPackageError
+
+    train = _rows(50)[FEATURES]
+    pipeline = make_pipeline(FunctionTransformer(batchmodels.negate), LogisticRegression())
+    pipeline.fit(train, (train["age"] > 0).astype(int))
+    seaway.log_model(pipeline, "custom", sample_input=train.head(5), registry=registry)
+    data = tmp_path / "in.parquet"
+    _rows(10).to_parquet(data, index=False)
+    with pytest.raises(UntrustedPackageError, match="negate"):
+        run_job(registry, BatchOptions("models:/custom/1", str(data), str(tmp_path / "out")))
+    assert registry.jobs.list()[0].status is JobStatus.FAILED
