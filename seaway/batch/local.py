@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -83,6 +84,10 @@ def usable_cores() -> int:
 
 
 def _init_worker(spec: WorkerSpec) -> None:
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the driver decides
+    # (it stops handing out chunks; the ones being scored finish and commit)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     limit_threads(spec.threads)
     try:
         scorer, folder = spec.build()

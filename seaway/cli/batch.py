@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -87,6 +88,7 @@ def run(
     """Score files with a registered model; rerun with --resume JOB_ID (or the same output) to
     continue a job that was stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)  # recorded as interrupted, resumable
     with state(ctx).registry() as registry:
         if resume is not None:
             if model or input or output:
@@ -191,6 +193,10 @@ def show(ctx: typer.Context, job_id: str, as_json: JsonOption = False) -> None:
             ("error", job.error),
         ],
     )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _summary(job: BatchJob) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from seaway._version import __version__
-from seaway.cli import batch, keys, models
+from seaway.cli import batch, keys, models, schedules
 from seaway.cli.output import err_console
 from seaway.cli.predict import predict_command
 from seaway.cli.serve import serve_command
@@ -28,6 +28,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(batch.app, name="batch")
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
+app.command("scheduler")(schedules.scheduler_command)
 
 
 def _version(value: bool) -> None:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; Seaway errors print one line, never a traceback."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="seaway", standalone_mode=False)
+        code = command.main(args=argv, prog_name="seaway", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     except SeawayError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         return 1
-    return 0
+    # typer answers Ctrl-C (KeyboardInterrupt) with its exit code, 130, instead of raising
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

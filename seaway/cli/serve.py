@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from seaway.batch.scheduler import Scheduler
 from seaway.cli.state import state
 from seaway.registry import Registry
 from seaway.registry.uri import is_model_uri
@@ -98,6 +99,12 @@ def serve_command(
         bool | None,
         typer.Option("--access-log/--no-access-log", help="Log every request [default: off]."),
     ] = None,
+    scheduler: Annotated[
+        bool | None,
+        typer.Option(
+            "--scheduler", help="Also run scheduled batch jobs (as 'seaway scheduler' does)."
+        ),
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol (REST and gRPC) and MLflow's /invocations."""
     settings = ServeConfig.load(
@@ -123,12 +130,16 @@ def serve_command(
             "log_level": log_level,
             "log_format": log_format,
             "access_log": access_log,
+            "scheduler": scheduler,
         },
     )
     configure_logging(settings.log_level, settings.log_format)
-    needs_registry = settings.auth or any(is_model_uri(uri) for uri in settings.models)
+    needs_registry = (
+        settings.auth or settings.scheduler or any(is_model_uri(uri) for uri in settings.models)
+    )
     with contextlib.ExitStack() as stack:
         registry: Registry | None = None
         if needs_registry:
             registry = stack.enter_context(state(ctx).registry())
-        run(settings, registry)
+        background = [Scheduler(registry)] if settings.scheduler and registry is not None else []
+        run(settings, registry, background)

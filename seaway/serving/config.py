@@ -55,6 +55,8 @@ class ServeConfig(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
     access_log: bool = False
+    #: run the batch scheduler in a background thread (``seaway serve --scheduler``)
+    scheduler: bool = False
 
     @classmethod
     def load(

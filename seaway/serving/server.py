@@ -6,7 +6,8 @@ server with the reason (later failures, on a hot swap, keep the old version serv
 
 Shutdown on SIGTERM or SIGINT: readiness turns false, the listeners stop accepting, in-flight
 requests finish (up to the request timeout), batchers drain, replicas stop, and the process exits
-0. A second signal stops waiting for in-flight requests.
+0. A second signal stops waiting for in-flight requests. Background services (the batch scheduler,
+``--scheduler``) start once the server is ready and are closed, off the event loop, at shutdown.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import gc
 import logging
 import math
 import signal
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import uvicorn
@@ -37,14 +38,25 @@ from seaway.serving.metrics import Metrics
 log = logging.getLogger("seaway.serving")
 
 
-def run(config: ServeConfig, registry: Registry | None) -> None:
+class Background(Protocol):
+    """Work beside the server in its own thread (the batch scheduler): ``start`` returns at once,
+    ``close`` stops it and blocks until it has stopped (it runs in a worker thread)."""
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def run(
+    config: ServeConfig, registry: Registry | None, background: Sequence[Background] = ()
+) -> None:
     """Serve until a signal, on uvloop where it is installed (it is with uvicorn[standard])."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop does not build on Windows
-        asyncio.run(serve(config, registry))
+        asyncio.run(serve(config, registry, background))
     else:
-        uvloop.run(serve(config, registry))
+        uvloop.run(serve(config, registry, background))
 
 
 class _HttpServer(uvicorn.Server):
@@ -56,9 +68,13 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-async def serve(config: ServeConfig, registry: Registry | None) -> None:
+async def serve(
+    config: ServeConfig, registry: Registry | None, background: Sequence[Background] = ()
+) -> None:
     if config.auth and registry is None:
         raise ConfigError("--auth needs a registry, where the API keys are kept")
+    if config.scheduler and not background:
+        raise ConfigError("scheduler is on but no scheduler was given (seaway serve builds one)")
     metrics = Metrics()
     plane = DataPlane(request_timeout=config.request_timeout)
     metrics.watch(lambda: plane.models)
@@ -115,6 +131,7 @@ async def serve(config: ServeConfig, registry: Registry | None) -> None:
 
     http_task = loop.create_task(http.serve())
     poll_task: asyncio.Task[None] | None = None
+    started: list[Background] = []
     try:
         if grpc_server is not None:
             await grpc_server.start()
@@ -127,6 +144,9 @@ async def serve(config: ServeConfig, registry: Registry | None) -> None:
             gc.freeze()
             log.info("ready: %s", ", ".join(f"{m.name}/{m.version}" for m in plane.models))
             poll_task = loop.create_task(controller.run())
+            for service in background:
+                service.start()
+                started.append(service)
             await _until_first(stopping.wait(), stopping, http_task)
     finally:
         plane.accepting = False
@@ -138,6 +158,7 @@ async def serve(config: ServeConfig, registry: Registry | None) -> None:
         stops: list[Any] = [http_task]
         if grpc_server is not None:
             stops.append(grpc_server.stop(grace))
+        stops.extend(asyncio.to_thread(service.close) for service in started)
         await asyncio.gather(*stops, return_exceptions=True)
         await controller.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -84,3 +84,34 @@ def test_killed_twice_then_resumed_scores_every_row_exactly_once(
     assert final.status is JobStatus.SUCCEEDED
     assert (final.rows_in, final.rows_out, final.rows_rejected) == (ROWS, ROWS, 0)
     assert [job.job_id for job in registry.jobs.list()] == [job_id]  # one job, three attempts
+
+
+def test_sigterm_records_the_job_as_interrupted(registry: seaway.Registry, tmp_path: Path) -> None:
+    batchmodels.register_slow_sum(registry)
+    batchmodels.frame(1500).to_parquet(tmp_path / "in.parquet", index=False)
+    out = tmp_path / "out"
+    env = {**os.environ, "SEAWAY_TEST_SLEEP": "0.2"}
+    args = ["models:/sum/1", "--input", str(tmp_path / "in.parquet"), "--output", str(out)]
+    args += ["--keep", "id", "--chunk-rows", str(CHUNK), "--workers", "2", "--trusted"]
+    process = _start(args, env)
+    deadline = time.monotonic() + 120
+    while not list((out / "_chunks").glob("*.json")) if (out / "_chunks").exists() else True:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGTERM)  # as systemd or a terminal would: the whole group
+    assert process.wait(60) != 0
+    job_id = json.loads((out / "_seaway_job.json").read_text())["job_id"]
+    stopped = registry.jobs.get(job_id)
+    assert stopped.status is JobStatus.INTERRUPTED
+    assert "stopped before the end" in (stopped.error or "")
+    assert f"--resume {job_id}" in (stopped.error or "")
+    done = subprocess.run(
+        [sys.executable, "-m", "seaway", "batch", "run", "--resume", job_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = pd.concat([pd.read_parquet(p) for p in sorted(out.glob("part-*.parquet"))])
+    assert result["id"].tolist() == list(range(1500))
