@@ -220,7 +220,7 @@ def test_a_registry_from_before_api_keys_upgrades_and_keeps_its_models(
     engine.dispose()
 
     with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
-        assert _state(registry_url)[0] == migrations.HEAD == "0002"
+        assert _state(registry_url)[0] == migrations.HEAD
         [model] = registry.list_models()
         assert (model.name, model.description, model.tags) == ("fraud", "old", {"team": "risk"})
         record, key = registry.create_api_key("predict")
@@ -230,7 +230,7 @@ def test_a_registry_from_before_api_keys_upgrades_and_keeps_its_models(
     with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
         assert [k.key_id for k in registry.list_api_keys()] == [record.key_id]
 
-    # and the migration reverses: down to 0001 drops only the keys table
+    # and the migrations reverse: down to 0001 drops the keys table (and later ones), not the models
     _alembic(registry_url, "downgrade", "0001")
     revision, tables = _state(registry_url)
     assert revision == "0001" and "seaway_api_keys" not in tables and "seaway_models" in tables
@@ -243,3 +243,21 @@ def test_records_are_frozen(registry: Registry) -> None:
     assert isinstance(record, ApiKey)
     with pytest.raises(AttributeError):
         record.scope = Scope.ADMIN  # type: ignore[misc]
+
+
+def test_a_registry_from_before_batch_jobs_upgrades_and_reverses(
+    registry_url: str, tmp_path: Path
+) -> None:
+    batch_tables = {"seaway_batch_jobs", "seaway_batch_schedules", "seaway_batch_runs"}
+    _alembic(registry_url, "upgrade", "0002")
+    with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
+        # Registry() upgrades on open; go back to 0002 with a key in place to upgrade for real
+        record, _ = registry.create_api_key("admin")
+    _alembic(registry_url, "downgrade", "0002")
+    revision, tables = _state(registry_url)
+    assert revision == "0002" and not batch_tables & tables and "seaway_api_keys" in tables
+
+    with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
+        assert _state(registry_url) == (migrations.HEAD, tables | batch_tables)
+        assert [k.key_id for k in registry.list_api_keys()] == [record.key_id]
+        assert registry.jobs.list() == [] and registry.schedules.list() == []
