@@ -172,6 +172,7 @@ def run_job(
         output_format=options.output_format,
         on_error=options.on_error,
         threads=max(1, usable_cores() // (options.workers or usable_cores())),
+        flavor=record.manifest.flavor,
     )
     _check_inputs(spec, record.manifest, files)
 

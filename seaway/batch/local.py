@@ -1,8 +1,11 @@
 """The local engine: the driver reads chunks, worker processes score and commit them.
 
 Each worker loads the model once and writes its own parts, so predictions never travel back to the
-driver; only a chunk's counts do. At most two chunks per worker are in flight (one being scored,
-one waiting), which bounds memory by chunk size and workers, whatever the input's size.
+driver; only a chunk's counts do. Chunks travel to the workers as Arrow files in memory
+(``handoff.py``), not through the pool's pipe. At most two chunks per worker are in flight (one
+being scored, one waiting), which bounds memory by chunk size and workers, whatever the input's
+size. Workers are forked from the driver with the model loaded where that is safe, else spawned
+(``_start_pool``).
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import gc
 import multiprocessing
 import os
 import signal
+import sys
+import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from seaway.batch.handoff import Handoff, HandoffFolder
 from seaway.batch.output import ChunkStats, OutputFolder
 from seaway.batch.scoring import RowRejectedError, Scorer, score
 from seaway.errors import SeawayError
@@ -46,6 +53,8 @@ class WorkerSpec:
     #: native threads (OpenMP, BLAS) each worker may use: the cores shared out, so that N
     #: workers of a multi-threaded model do not fight over the same cores
     threads: int = 1
+    #: the package's flavor: decides whether workers may be forked from the driver
+    flavor: str = ""
 
     def build(self) -> tuple[Scorer, OutputFolder]:
         from seaway.runtime.model import load_package
@@ -74,6 +83,9 @@ class Chunk:
 
 
 _state: dict[str, Any] = {}
+ChunkResult = tuple[int, int, ChunkStats]
+#: flavors whose loading starts no thread, so the driver may load them and fork (_start_pool)
+FORK_SAFE_FLAVORS = frozenset({"sklearn", "xgboost", "lightgbm"})
 
 
 def usable_cores() -> int:
@@ -84,13 +96,10 @@ def usable_cores() -> int:
 
 
 def _init_worker(spec: WorkerSpec) -> None:
-    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the driver decides
-    # (it stops handing out chunks; the ones being scored finish and commit)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    limit_threads(spec.threads)
+    """A spawned worker: a fresh interpreter that loads the model itself."""
+    _ignore_stop_signals()
     try:
-        scorer, folder = spec.build()
+        scorer, folder = build_limited(spec, spec.threads)
     except Exception as exc:  # kept for the first chunk: an initializer error kills the pool
         _state["error"] = exc
         return
@@ -99,8 +108,45 @@ def _init_worker(spec: WorkerSpec) -> None:
     gc.freeze()  # the model stays: full collections need not walk it
 
 
+def _init_forked(threads: int) -> None:
+    """A forked worker: the driver's copy, the model loaded already."""
+    _ignore_stop_signals()
+    limit_threads(threads)  # the OpenMP runtime is loaded: threadpoolctl reaches it
+    gc.collect()
+    gc.freeze()
+
+
+def _ignore_stop_signals() -> None:
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the driver decides
+    # (it stops handing out chunks; the ones being scored finish and commit)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+#: read by OpenMP (libgomp, libomp) and the BLAS libraries when they load
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def build_limited(spec: WorkerSpec, threads: int) -> tuple[Scorer, OutputFolder]:
+    """Load the model with this process's native thread pools capped to ``threads``.
+
+    Both ways are needed: the environment for the libraries the model's framework loads as it is
+    imported (scikit-learn's OpenMP runtime), threadpoolctl for those loaded already (numpy's
+    BLAS) and again after loading. threadpoolctl alone, before loading, caps nothing the model
+    uses: N workers of an OpenMP model each ran one thread per core.
+    """
+    threads = max(1, threads)
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    limit_threads(threads)
+    built = spec.build()
+    limit_threads(threads)
+    return built
+
+
 def limit_threads(threads: int) -> None:
-    """Cap OpenMP and BLAS pools in this process (threadpoolctl comes with scikit-learn)."""
+    """Cap the OpenMP and BLAS pools loaded in this process (threadpoolctl comes with
+    scikit-learn)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - without scikit-learn there is nothing to cap
@@ -123,9 +169,22 @@ def score_and_commit(
     return chunk.file_index, chunk.index, stats
 
 
-def _work(chunk: Chunk) -> tuple[int, int, ChunkStats]:
+@dataclass(frozen=True)
+class SharedChunk:
+    """A chunk on its way to a worker: its table waits in a handoff file (see handoff.py)."""
+
+    file_index: int
+    file_url: str
+    index: int
+    first_row: int
+    table: Handoff
+
+
+def _work(shared: SharedChunk) -> ChunkResult:
+    table = shared.table.take()  # first: the file is unlinked whatever happens next
     if "error" in _state:
         raise _state["error"]  # the model did not load: say why, not "a worker died"
+    chunk = Chunk(shared.file_index, shared.file_url, shared.index, shared.first_row, table)
     return score_and_commit(_state["scorer"], _state["folder"], _state["on_error"], chunk)
 
 
@@ -136,37 +195,108 @@ def run_local(
     on_chunk: Callable[[int, int, ChunkStats], None],
 ) -> None:
     """Score every chunk with ``workers`` processes; ``on_chunk`` hears of each commit."""
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(spec,)
-    )
-    pending: set[Future[tuple[int, int, ChunkStats]]] = set()
+    pool = _start_pool(spec, workers)
+    pending: dict[Future[ChunkResult], tuple[int, int]] = {}  # -> (file, chunk)
+    handoff = HandoffFolder()
     try:
         for chunk in chunks:
             while len(pending) >= 2 * workers:
-                pending = _collect(pending, on_chunk)
-            pending.add(pool.submit(_work, chunk))
+                _collect(pending, on_chunk)
+            shared = SharedChunk(
+                chunk.file_index,
+                chunk.file_url,
+                chunk.index,
+                chunk.first_row,
+                handoff.put(chunk.table),
+            )
+            pending[pool.submit(_work, shared)] = (chunk.file_index, chunk.index)
+            del chunk  # the handoff file holds it now
         while pending:
-            pending = _collect(pending, on_chunk)
+            _collect(pending, on_chunk)
     except BaseException:
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    finally:
+        handoff.close()
+        _state.clear()  # a forking driver's copy of the model
     pool.shutdown(wait=True)
 
 
+def _start_pool(spec: WorkerSpec, workers: int) -> ProcessPoolExecutor:
+    """Workers forked from the driver with the model loaded once, where that is safe; else
+    spawned, each loading the model itself.
+
+    A spawned worker spends about 1.4 s importing scikit-learn and skops and loading the model
+    before its first chunk (measured by bench/batch.py); a forked one starts at once. Forking is
+    safe only from a driver with no other thread (a lock held by another thread at the fork
+    stays held in the child) and after loading a framework that starts no thread as it loads:
+    scikit-learn, XGBoost and LightGBM start their OpenMP pools at the first prediction, which
+    the driver never makes; onnxruntime starts its pools with the session, and torch and Python
+    models may run anything. The native pools that do exist (numpy's BLAS, Arrow's) reset
+    themselves in a forked child. Elsewhere (not Linux, a driver with threads, such as a server
+    running the scheduler, other flavors) the workers are spawned.
+    """
+    if _forkable(spec):
+        scorer, folder = spec.build()  # a model that cannot load fails here, before any work
+        if threading.active_count() == 1:  # loading started no thread after all
+            _state.update(scorer=scorer, folder=folder, on_error=spec.on_error)
+            pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_forked,
+                initargs=(spec.threads,),
+            )
+            with warnings.catch_warnings():
+                # Python 3.12+ warns of any thread, native ones too (BLAS, Arrow); see above
+                warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
+                pool.submit(int).result()  # fork every worker now, before the driver reads
+            return pool
+        del scorer, folder
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(spec,),
+    )
+
+
+def _forkable(spec: WorkerSpec) -> bool:
+    return (
+        sys.platform.startswith("linux")
+        and spec.flavor in FORK_SAFE_FLAVORS
+        and threading.active_count() == 1
+    )
+
+
 def _collect(
-    pending: set[Future[tuple[int, int, ChunkStats]]],
+    pending: dict[Future[ChunkResult], tuple[int, int]],
     on_chunk: Callable[[int, int, ChunkStats], None],
-) -> set[Future[tuple[int, int, ChunkStats]]]:
-    done, rest = wait(pending, return_when=FIRST_COMPLETED)
-    for future in done:
-        try:
+) -> None:
+    """Hand on what is done. After a failure, wait for the chunks being scored (they commit
+    anyway: their counts belong in the job record) and raise the earliest chunk's error, so
+    ``--on-error fail`` names the first rejected row in input order, whichever worker was
+    quicker."""
+    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    if any(future.exception() is not None for future in done):
+        for future in pending:
+            future.cancel()  # not started: never scored
+        done, _ = wait(pending)
+    failed = sorted(
+        (f for f in done if not f.cancelled() and f.exception() is not None),
+        key=pending.__getitem__,
+    )
+    for future in sorted(done, key=pending.__getitem__):
+        del pending[future]
+        if not future.cancelled() and future.exception() is None:
             on_chunk(*future.result())
-        except BrokenProcessPool as exc:
+    if failed:
+        error = failed[0].exception()
+        if isinstance(error, BrokenProcessPool):
             raise BatchWorkerError(
                 "a worker process died (killed, out of memory, or the model crashed it); the "
                 "chunks committed so far are kept: rerun with --resume to continue"
-            ) from exc
-    return rest
+            ) from error
+        assert error is not None
+        raise error

@@ -76,16 +76,25 @@ class Bar:
         )
         self._task = self._progress.add_task(description, total=1000, rows=0, rate=0.0)
         self._start = time.monotonic()
-        self._progress.start()
+        self._started = False
 
     def update(self, rows: int, fraction: float | None) -> None:
+        # started at the first update, not before: Rich redraws from a thread of its own, and the
+        # local engine starts its workers by fork only while the driver has no other thread
+        self._begin()
         elapsed = max(time.monotonic() - self._start, 1e-9)
         completed = None if fraction is None else min(fraction, 1.0) * 1000
         self._progress.update(self._task, completed=completed, rows=rows, rate=rows / elapsed)
 
     def close(self) -> None:
+        self._begin()
         self._progress.update(self._task, completed=1000)
         self._progress.stop()
+
+    def _begin(self) -> None:
+        if not self._started:
+            self._started = True
+            self._progress.start()
 
 
 def for_terminal(description: str) -> Progress:

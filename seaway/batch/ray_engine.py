@@ -78,7 +78,7 @@ from seaway.batch.local import (
     BatchWorkerError,
     Chunk,
     WorkerSpec,
-    limit_threads,
+    build_limited,
     score_and_commit,
     usable_cores,
 )
@@ -197,24 +197,44 @@ def _drive(
     chunks: Iterator[Chunk],
     on_chunk: Callable[[int, int, ChunkStats], None],
 ) -> None:
-    pending: dict[Any, int] = {}  # the chunk's result (an ObjectRef) -> the actor scoring it
+    # the chunk's result (an ObjectRef) -> (the actor scoring it, (file, chunk))
+    pending: dict[Any, tuple[int, tuple[int, int]]] = {}
     load = [0] * len(actors)
 
     def collect() -> None:
+        """As the local engine's: after a failure, the chunks in flight finish, are counted, and
+        the earliest chunk's error is raised."""
         ready, _ = ray.wait(list(pending), num_returns=1)
-        for ref in ready:
-            load[pending.pop(ref)] -= 1
-            on_chunk(*_value(ray, ref))
+        outcomes = {ref: _outcome(ray, ref) for ref in ready}
+        if any(isinstance(outcome, Exception) for outcome in outcomes.values()):
+            outcomes.update({ref: _outcome(ray, ref) for ref in pending if ref not in outcomes})
+        failures = []
+        for ref in sorted(outcomes, key=lambda ref: pending[ref][1]):
+            load[pending.pop(ref)[0]] -= 1
+            outcome = outcomes[ref]
+            if isinstance(outcome, Exception):
+                failures.append(outcome)
+            else:
+                on_chunk(*outcome)
+        if failures:
+            raise failures[0]
 
     for chunk in chunks:
         while min(load) >= IN_FLIGHT:
             collect()
         index = load.index(min(load))
-        pending[actors[index].score.remote(chunk)] = index
+        pending[actors[index].score.remote(chunk)] = (index, (chunk.file_index, chunk.index))
         load[index] += 1
         del chunk  # the object store holds it now
     while pending:
         collect()
+
+
+def _outcome(ray: Any, ref: Any) -> ChunkResult | Exception:
+    try:
+        return _value(ray, ref)  # type: ignore[no-any-return]
+    except Exception as exc:
+        return exc
 
 
 def _value(ray: Any, ref: Any) -> Any:
@@ -249,8 +269,7 @@ class ScoringActor:
                 spec = dataclasses.replace(spec, package_path=path)
             elif not Path(spec.package_path, MANIFEST_NAME).is_file():
                 return False
-            limit_threads(1)  # native pools sized to the one CPU the actor holds
-            scorer, folder = spec.build()
+            scorer, folder = build_limited(spec, 1)  # the one CPU the actor holds
         except Exception as exc:
             return Failure.of(exc)
         self._state = (scorer, folder, spec.on_error)

@@ -151,9 +151,10 @@ def _parquet_blocks(
         row += rows
     if not groups:
         return iter(()), start_row
-    batch = max(1, min(chunk_rows, 65536))
+    # batches of a chunk's size: where row groups hold whole chunks, each batch is one chunk and
+    # _rechunk passes it on without copying
     return parquet.iter_batches(
-        batch_size=batch, row_groups=groups, columns=list(columns)
+        batch_size=chunk_rows, row_groups=groups, columns=list(columns)
     ), start_row
 
 

@@ -69,7 +69,8 @@ def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> Score
     """Score one chunk (a pyarrow Table) whose first row is row ``first_row`` of ``file_url``."""
     import pyarrow as pa
 
-    frame = table.select(scorer.input_columns()).to_pandas()
+    # a block per column: numeric columns without nulls stay views of the Arrow buffers
+    frame = table.select(scorer.input_columns()).to_pandas(split_blocks=True)
     ok, reasons = _check_rows(frame, scorer)
     good = np.flatnonzero(ok)
     inputs = _model_inputs(frame, scorer, good)
@@ -82,14 +83,14 @@ def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> Score
     kept = table.select(list(scorer.keep)).take(pa.array(good))
     columns = {name: kept.column(name) for name in scorer.keep}
     columns.update({name: pa.array(values) for name, values in outputs.items()})
-    columns["model_name"] = pa.array([scorer.model_name] * len(good))
+    columns["model_name"] = pa.repeat(scorer.model_name, len(good))
     columns["model_version"] = pa.array(np.full(len(good), scorer.model_version, dtype=np.int64))
     output = pa.table(columns)
     rejected = np.flatnonzero(~ok)
     rejects = None
     if len(rejected):
         rejects = table.take(pa.array(rejected))
-        rejects = rejects.append_column("_file", pa.array([file_url] * len(rejected)))
+        rejects = rejects.append_column("_file", pa.repeat(file_url, len(rejected)))
         rejects = rejects.append_column("_row", pa.array(rejected + first_row, type=pa.int64()))
         rejects = rejects.append_column("_reason", pa.array(reasons[rejected].tolist()))
     return ScoredChunk(output, rejects, table.num_rows, len(good), len(rejected))
@@ -169,7 +170,7 @@ def _reason(name: str, value: Any, datatype: Datatype) -> str:
 def _model_inputs(frame: pd.DataFrame, scorer: Scorer, rows: np.ndarray[Any, Any]) -> Any:
     """The checked rows as the model's native input (types converted, as the signature says)."""
     signature = scorer.signature
-    subset = frame.iloc[rows]
+    subset = frame if len(rows) == len(frame) else frame.iloc[rows]  # rows: sorted, unique
     converted = {}
     for name, datatype in _column_types(scorer):
         converted[name] = _convert(subset[name], datatype)
@@ -196,14 +197,14 @@ def _convert(column: pd.Series, datatype: Datatype) -> Any:
     if not pd.api.types.is_numeric_dtype(column.dtype):
         column = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
     values = column.to_numpy(dtype=np.float64, na_value=np.nan) if kind == "f" else column
-    return np.asarray(values).astype(datatype.numpy_dtype)
+    return np.asarray(values).astype(datatype.numpy_dtype, copy=False)
 
 
 def _predict(
     scorer: Scorer, inputs: Any, rows: np.ndarray[Any, Any]
 ) -> tuple[dict[str, np.ndarray[Any, Any]], dict[int, str]]:
     """Predictions for ``rows``; rows the model fails on are left out and reported."""
-    take = _taker(inputs)
+    take = _taker(inputs, len(rows))
 
     def run(selection: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
         part = take(selection)
@@ -278,12 +279,18 @@ def _columns(outputs: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
     return columns
 
 
-def _taker(inputs: Any) -> Callable[[np.ndarray[Any, Any]], Any]:
-    if isinstance(inputs, pd.DataFrame):
-        return lambda selection: inputs.iloc[selection]
-    if isinstance(inputs, dict):
-        return lambda selection: {k: np.asarray(v)[selection] for k, v in inputs.items()}
-    return lambda selection: np.asarray(inputs)[selection]
+def _taker(inputs: Any, rows: int) -> Callable[[np.ndarray[Any, Any]], Any]:
+    """Rows of ``inputs`` (which has ``rows``) by position (sorted, unique); all of them without
+    a copy."""
+
+    def pick(selection: np.ndarray[Any, Any]) -> Any:
+        if isinstance(inputs, pd.DataFrame):
+            return inputs.iloc[selection]
+        if isinstance(inputs, dict):
+            return {k: np.asarray(v)[selection] for k, v in inputs.items()}
+        return np.asarray(inputs)[selection]
+
+    return lambda selection: inputs if len(selection) == rows else pick(selection)
 
 
 def needed_columns(scorer: Scorer) -> Sequence[str]:

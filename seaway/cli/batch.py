@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from typing import Annotated
 
@@ -11,7 +10,7 @@ import typer
 from seaway.batch import BatchOptions, run_job
 from seaway.batch.progress import for_terminal
 from seaway.cli import schedules
-from seaway.cli.output import console, err_console, fields, fmt, print_json, table
+from seaway.cli.output import console, err_console, fields, fmt, log_lines, print_json, table
 from seaway.cli.state import state
 from seaway.errors import InvalidInputError
 from seaway.registry.jobs import BatchJob
@@ -87,7 +86,7 @@ def run(
 ) -> None:
     """Score files with a registered model; rerun with --resume JOB_ID (or the same output) to
     continue a job that was stopped."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    log_lines("%(asctime)s %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # recorded as interrupted, resumable
     with state(ctx).registry() as registry:
         if resume is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,13 @@ from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def log_lines(fmt: str) -> None:
+    """Seaway's own INFO lines on stderr (progress, scheduler); other libraries' (Alembic's
+    migration notes when a registry is created) only from WARNING."""
+    logging.basicConfig(level=logging.WARNING, format=fmt)
+    logging.getLogger("seaway").setLevel(logging.INFO)
 
 
 def print_json(data: Any, *, compact: bool = False) -> None:

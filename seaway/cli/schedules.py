@@ -21,7 +21,7 @@ from seaway.batch.scheduler import (
     last_job,
     next_run,
 )
-from seaway.cli.output import console, err_console, fmt, print_json, table
+from seaway.cli.output import console, err_console, fmt, log_lines, print_json, table
 from seaway.cli.state import state
 from seaway.types import JobStatus
 
@@ -206,7 +206,7 @@ def scheduler_command(
 ) -> None:
     """Run scheduled batch jobs as they fall due, until SIGTERM (which lets the running job
     finish; a second one interrupts it, resumable) or Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log_lines("%(asctime)s %(levelname)s %(message)s")
     with state(ctx).registry() as registry:
         scheduler = Scheduler(registry, poll_seconds=poll_interval)
         runs: list[ScheduledRun] = []

@@ -37,7 +37,7 @@ from seaway.errors import InvalidInputError, MlflowImportError, SeawayWarning, S
 from seaway.packaging.flavors.base import SavedModel, require
 from seaway.packaging.flavors.mlflow_pyfunc import FLAVOR_NAME as PYFUNC_FLAVOR
 from seaway.packaging.flavors.mlflow_pyfunc import PYTHON_MODEL_LOADER, saved_from_mlflow
-from seaway.packaging.flavors.sklearn import unsafe_types
+from seaway.packaging.flavors.sklearn import skops_io, unsafe_types
 from seaway.packaging.signature import (
     DEFAULT_INPUT_NAME,
     DEFAULT_OUTPUT_NAME,
@@ -349,7 +349,7 @@ def _copy_estimator(
         copied = staging / MODEL_DIR / path.name
         shutil.copy2(path, copied)
         if fmt == "skops":
-            sio = require("skops.io", package="skops", extra="sklearn", purpose="Importing skops")
+            sio = skops_io()
             try:
                 unsafe = unsafe_types(sio.get_untrusted_types(file=copied))
             except Exception as exc:

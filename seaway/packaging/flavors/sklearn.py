@@ -9,6 +9,7 @@ hold a pickle instead (``serialization: pickle``), which always needs ``trusted=
 from __future__ import annotations
 
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,32 @@ SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.
 MODEL_FILE = "model.skops"
 
 
-def _skops_io() -> Any:
-    return require("skops.io", package="skops", extra="sklearn", purpose="The scikit-learn flavor")
+#: imported by ``skops.io`` only because it walks every package of scikit-learn; it imports torch
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported without torch.
+
+    On import, skops lists scikit-learn's estimators (``sklearn.utils.all_estimators``), which
+    imports every package under ``sklearn``, including the array-API shim for torch, which imports
+    torch itself: about 0.9 s and 300 MB in every replica and batch worker of an environment that
+    has torch, though no scikit-learn model needs it to load. That one package is hidden for the
+    duration (``pkgutil.walk_packages`` skips packages that fail to import), unless torch is
+    loaded already; it imports normally afterwards.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    hide = "torch" not in sys.modules and _TORCH_SHIM not in sys.modules
+    if hide:
+        sys.modules[_TORCH_SHIM] = None  # type: ignore[assignment]
+    try:
+        return require(
+            "skops.io", package="skops", extra="sklearn", purpose="The scikit-learn flavor"
+        )
+    finally:
+        if hide and sys.modules.get(_TORCH_SHIM, False) is None:
+            del sys.modules[_TORCH_SHIM]
 
 
 def unsafe_types(types: list[str]) -> list[str]:
@@ -43,7 +68,7 @@ class SklearnFlavor(Flavor):
         return from_module(model, "sklearn")
 
     def save(self, model: Any, model_dir: Path, options: SaveOptions) -> SavedModel:
-        sio = _skops_io()
+        sio = skops_io()
         sklearn = require(
             "sklearn", package="scikit-learn", extra="sklearn", purpose="The scikit-learn flavor"
         )
@@ -73,7 +98,7 @@ class SklearnFlavor(Flavor):
         path = context.model_dir / context.options.get("file", MODEL_FILE)
         if context.options.get("serialization") in ("pickle", "cloudpickle"):
             return _load_pickle(path, context)
-        sio = _skops_io()
+        sio = skops_io()
         try:
             types = sio.get_untrusted_types(file=path)
         except Exception as exc:
