@@ -623,6 +623,7 @@ def check_output(out: Path, rows: int, expected: Path, job: dict[str, Any]) -> N
 #: (category, pattern over a frame); a sample goes to the first category matched from its leaf
 WORKER_STEPS = [
     ("model predict (scikit-learn)", r"\(sklearn/|predict \(seaway/runtime/model\.py"),
+    ("take the chunk (map its handoff file)", r"seaway/batch/handoff\.py"),
     ("receive the chunk (pipe read, unpickle)", r"multiprocessing/(connection|queues)\.py|_recv"),
     ("commit (Parquet encode, write, rename)", r"seaway/batch/output\.py"),
     ("Arrow -> pandas (to_pandas)", r"to_pandas|pyarrow/pandas_compat|table_to_dataframe"),
@@ -633,12 +634,16 @@ WORKER_STEPS = [
 ]
 DRIVER_STEPS = [
     ("read Parquet (iter_batches)", r"_parquet_blocks|iter_batches|pyarrow/parquet"),
+    ("hand chunks off (Arrow files in /dev/shm)", r"seaway/batch/handoff\.py"),
     ("rechunk (from_batches, combine_chunks)", r"_rechunk"),
     (
         "send chunks to workers (pickle, pipe write)",
         r"concurrent/futures|multiprocessing/(connection|queues|reduction)|_send",
     ),
-    ("start: imports, registry, checks", r"importlib|<module>|run_job \(|resolve|fetch"),
+    (
+        "start: imports, registry, checks, model load (before forking)",
+        r"importlib|<module>|run_job \(|resolve|fetch|_start_pool|skops",
+    ),
 ]
 
 
@@ -678,13 +683,16 @@ def summarise_profile(path: Path, rate: int = 100) -> dict[str, Any]:
             processes.append(stack[: end + 1])
             stack = stack[end + 2 :]
         body = stack.split(";") if stack else ["(no Python frame)"]
+        # the driver is the root; its children are workers (spawned ones carry
+        # --multiprocessing-fork in their command line, forked ones the driver's) except
+        # multiprocessing's resource tracker
         if len(processes) == 1:
             role = "driver"
-        elif "multiprocessing-fork" in processes[-1]:
+        elif "resource_tracker" in processes[-1]:
+            role = "other"
+        else:
             role = "workers"
             worker_pids.add(processes[-1].split(":", 1)[0])
-        else:
-            role = "other"
         for frame in reversed(body):
             hit = next((n for n, rx in compiled.get(role, []) if rx.search(frame)), None)
             if hit is not None:

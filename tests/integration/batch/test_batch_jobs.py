@@ -297,6 +297,16 @@ def test_cli_run_list_show(model: LogisticRegression, registry_url: str, tmp_pat
     assert missing.returncode == 1 and "no batch job 'job-nope'" in missing.stderr
 
 
+def test_cli_creating_a_registry_prints_no_migration_notes(tmp_path: Path) -> None:
+    data = tmp_path / "in.parquet"
+    _rows(5).to_parquet(data, index=False)
+    run = _cli(
+        "batch", "run", "models:/fraud/1", "--input", str(data), "--output", str(tmp_path / "out")
+    )
+    assert run.returncode == 1 and "no model named 'fraud'" in run.stderr
+    assert "upgrade" not in run.stderr + run.stdout  # Alembic's INFO lines as the registry is made
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "seaway", *args], capture_output=True, text=True, timeout=300

@@ -1,0 +1,116 @@
+"""Chunks handed to local workers as Arrow files: written once, mapped, unlinked, cleaned up."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from seaway.batch import handoff
+from seaway.batch.handoff import PREFIX, STALE_SECONDS, HandoffFolder
+
+
+def _table(rows: int = 1000) -> pa.Table:
+    return pa.table({"a": pa.array(range(rows), pa.float64()), "b": [f"r{i}" for i in range(rows)]})
+
+
+def test_a_chunk_crosses_whole_and_its_file_is_gone_once_taken(tmp_path: Path) -> None:
+    folder = HandoffFolder(str(tmp_path))
+    table = _table()
+    shared = folder.put(table)
+    assert Path(shared.path).parent == Path(folder.folder) and Path(shared.path).is_file()
+    taken = shared.take()
+    assert taken.equals(table)
+    assert not Path(shared.path).exists()  # unlinked at once; the mapping keeps the data
+    assert taken.column("b")[999].as_py() == "r999"
+    folder.close()
+    assert not Path(folder.folder).exists()
+
+
+def test_close_removes_chunks_never_taken(tmp_path: Path) -> None:
+    folder = HandoffFolder(str(tmp_path))
+    paths = [folder.put(_table(10)).path for _ in range(3)]
+    folder.close()
+    assert not any(Path(p).exists() for p in paths) and not Path(folder.folder).exists()
+
+
+def _dead_pid() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                           capture_output=True, text=True)  # fmt: skip
+    return int(child.stdout)
+
+
+def test_folders_of_killed_drivers_are_removed_once_stale(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    old = time.time() - STALE_SECONDS - 60
+    stale = tmp_path / f"{PREFIX}{dead}-abc"
+    fresh = tmp_path / f"{PREFIX}{dead}-def"  # its driver may live in another PID namespace
+    alive = tmp_path / f"{PREFIX}{os.getpid()}-ghi"
+    other = tmp_path / "someone-else"
+    for path in (stale, fresh, alive, other):
+        path.mkdir()
+        (path / "chunk.arrow").write_bytes(b"x")
+    for path in (stale, alive, other):
+        os.utime(path, (old, old))
+    HandoffFolder(str(tmp_path)).close()
+    assert not stale.exists()
+    assert fresh.exists() and alive.exists() and other.exists()
+
+
+def test_a_full_memory_folder_falls_back_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory, disk = tmp_path / "shm", tmp_path / "disk"
+    memory.mkdir()
+    disk.mkdir()
+    monkeypatch.setattr(handoff, "_roots", lambda: [str(memory), str(disk)])
+    folder = HandoffFolder()
+    assert Path(folder.folder).parent == memory
+    real_write = HandoffFolder._write
+
+    def write(self: HandoffFolder, table: Any) -> Any:
+        if Path(self.folder).parent == memory:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, table)
+
+    monkeypatch.setattr(HandoffFolder, "_write", write)
+    shared = folder.put(_table())
+    assert Path(shared.path).parent.parent == disk and shared.take().num_rows == 1000
+    assert not list(memory.iterdir())  # the memory folder was given up
+    assert "is full" in caplog.text
+    folder.close()
+
+
+def test_other_write_errors_are_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handoff, "_roots", lambda: [str(tmp_path), str(tmp_path)])
+    folder = HandoffFolder()
+
+    def write(self: HandoffFolder, table: Any) -> Any:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(HandoffFolder, "_write", write)
+    with pytest.raises(OSError, match="Input/output error"):
+        folder.put(_table())
+    folder.close()
+
+
+def test_memory_is_used_only_where_there_is_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    usage = type("Usage", (), {"free": 64 << 20})()
+    monkeypatch.setattr(handoff.shutil, "disk_usage", lambda path: usage)
+    assert handoff._roots() == [handoff.tempfile.gettempdir()]  # Docker's 64 MiB /dev/shm
+    usage.free = 8 << 30
+    monkeypatch.setattr(handoff.os, "access", lambda path, mode: True)
+    assert handoff._roots() == [handoff.SHM, handoff.tempfile.gettempdir()]
+
+    def missing(path: str) -> Any:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(handoff.shutil, "disk_usage", missing)
+    assert handoff._roots() == [handoff.tempfile.gettempdir()]
