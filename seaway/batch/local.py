@@ -10,6 +10,7 @@ size. Workers are forked from the driver with the model loaded where that is saf
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import multiprocessing
 import os
@@ -84,6 +85,7 @@ class Chunk:
 
 _state: dict[str, Any] = {}
 ChunkResult = tuple[int, int, ChunkStats]
+PR_SET_PDEATHSIG = 1  # prctl(2)
 #: flavors whose loading starts no thread, so the driver may load them and fork (_start_pool)
 FORK_SAFE_FLAVORS = frozenset({"sklearn", "xgboost", "lightgbm"})
 
@@ -108,12 +110,28 @@ def _init_worker(spec: WorkerSpec) -> None:
     gc.freeze()  # the model stays: full collections need not walk it
 
 
-def _init_forked(threads: int) -> None:
+def _init_forked(threads: int, driver: int) -> None:
     """A forked worker: the driver's copy, the model loaded already."""
     _ignore_stop_signals()
+    _die_with(driver)
     limit_threads(threads)  # the OpenMP runtime is loaded: threadpoolctl reaches it
     gc.collect()
     gc.freeze()
+
+
+def _die_with(driver: int) -> None:
+    """Be killed by the kernel when the driver dies (SIGKILL, a crash).
+
+    A spawned worker sees its driver's death as the end of the pool's pipe; a forked one holds
+    copies of the pipe's write ends itself, so it would wait for work for ever.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - fork is used on Linux only
+        pass
+    if os.getppid() != driver:  # it died before the line above
+        os._exit(1)
 
 
 def _ignore_stop_signals() -> None:
@@ -246,7 +264,7 @@ def _start_pool(spec: WorkerSpec, workers: int) -> ProcessPoolExecutor:
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_init_forked,
-                initargs=(spec.threads,),
+                initargs=(spec.threads, os.getpid()),
             )
             with warnings.catch_warnings():
                 # Python 3.12+ warns of any thread, native ones too (BLAS, Arrow); see above

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,38 @@ print(json.dumps(loaded))
 """
     loaded = _python(script, packages["sklearn"])
     assert loaded == {"sqlalchemy": False, "alembic": False, "torch": False, "httpx": False}
+
+
+def test_forked_workers_die_with_a_killed_driver(packages: dict[str, str], tmp_path: Path) -> None:
+    """They hold copies of the pool's pipes, so the driver's death is no end-of-file to them."""
+    script = """
+import json, os, signal, sys
+from seaway.batch import local
+
+pool = local._start_pool(spec(sys.argv[1], "sklearn", sys.argv[2]), 2)
+pids = sorted({pool.submit(os.getpid).result() for _ in range(8)})
+print(json.dumps(pids), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", SPEC + script, packages["sklearn"], str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == -9, done.stderr
+    workers = json.loads(done.stdout)
+    assert workers  # forked: one or two, whichever took the calls
+    deadline = time.monotonic() + 15
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's new parent may be slow to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
