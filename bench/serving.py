@@ -404,6 +404,7 @@ def print_targets(found: list[Target], candidate: str) -> None:
 
 SERVERS = {
     "floor": "bench/floor.py: raw ASGI on uvicorn (httptools, uvloop)",
+    "floor-isolated": "bench/floor.py --isolated: the floor with each model in a child process",
     "seaway": "seaway serve as shipped (gRPC on, default batching, 1 replica)",
     "seaway-nogrpc": "seaway serve --no-grpc",
 }
@@ -513,9 +514,11 @@ def build_servers(args: argparse.Namespace, tmp: Path) -> list[Server]:
     servers = []
     for name in args.servers:
         port = free_port()
-        if name == "floor":
+        if name.startswith("floor"):
             models = [f"--model={n}={tmp / f'{n}.pkl'}" for n in args.models]
             argv = [sys.executable, str(HERE / "floor.py"), "--port", str(port), *models]
+            if name == "floor-isolated":
+                argv.append("--isolated")
         else:
             argv = [
                 sys.executable, "-m", "seaway", "serve", *(f"models:/{n}/1" for n in args.models),
@@ -536,7 +539,7 @@ def measure(
         wrk(script, server, concurrency, args.warmup, cores, model)
     profiled = (
         args.profile is not None
-        and server.name != "floor"
+        and server.name.startswith("seaway")
         and concurrency == max(args.concurrency)
         and server.process is not None
     )

@@ -5,9 +5,10 @@ parent side is asyncio-native (the pipe's file descriptor is watched by the even
 at most one call in flight, so the child is always waiting in ``recv`` when a call is sent and the
 parent never blocks on a full pipe.
 
-Wire format (pickle over a private pipe between our own processes; nothing from the network is
-unpickled): parent sends ``(inputs, outputs)``; child answers ``("ok", {name: array})`` or
-``("error", kind, message)``. At start the child sends ``("ready", info)`` or ``("failed", msg)``.
+Wire format (pickle over a private socket pair between our own processes, framed by
+``channel.py``; nothing from the network is unpickled): parent sends ``(inputs, outputs)``; child
+answers ``("ok", {name: array})`` or ``("error", kind, message)``. At start the child sends
+``("ready", info)`` or ``("failed", msg)``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from seaway.errors import (
     SeawayError,
 )
 from seaway.packaging.signature import split_outputs
+from seaway.runtime.channel import Channel
 
 PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
@@ -61,7 +63,8 @@ class Replica:
     def __init__(self, spec: ReplicaSpec, index: int) -> None:
         self.spec = spec
         self.index = index
-        self._conn: Connection | None = None
+        self._conn: Connection | None = None  # owns the socket; _channel speaks over it
+        self._channel: Channel | None = None
         self._process: Any = None
         self._waiter: asyncio.Future[Any] | None = None
         self.busy = False
@@ -93,6 +96,7 @@ class Replica:
         self._process.start()
         child.close()
         self._conn = parent
+        self._channel = Channel(parent.fileno())
         self.started_at = time.monotonic()
         loop = asyncio.get_running_loop()
         loop.add_reader(parent.fileno(), self._on_readable)
@@ -108,7 +112,8 @@ class Replica:
             raise ModelLoadError(str(message[1]))
 
     async def call(self, inputs: Any, outputs: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
-        if self._conn is None or not self.alive:
+        channel = self._channel
+        if channel is None:  # a dead process closes its end: sending fails, reading gets EOF
             raise ReplicaDiedError(f"replica {self.index} is not running")
         if self.busy:  # pragma: no cover - the pool never sends two calls at once
             raise RuntimeError("replica already has a call in flight")
@@ -116,7 +121,7 @@ class Replica:
         self.calls += 1
         try:
             try:
-                self._conn.send((inputs, tuple(outputs)))
+                channel.send((inputs, tuple(outputs)))
             except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
                 raise ReplicaDiedError(f"replica {self.index} exited") from exc
             message = await self._receive()
@@ -137,9 +142,9 @@ class Replica:
             self._waiter = None
 
     def _on_readable(self) -> None:
-        assert self._conn is not None
+        assert self._channel is not None
         try:
-            message = self._conn.recv()
+            message = self._channel.recv()
         except (EOFError, OSError):
             self._detach()
             if self._waiter is not None and not self._waiter.done():
@@ -157,6 +162,7 @@ class Replica:
                 asyncio.get_running_loop().remove_reader(self._conn.fileno())
             self._conn.close()
             self._conn = None
+            self._channel = None
 
     def kill(self) -> None:
         """Stop the process now (it may be hung); any waiting call fails with ReplicaDiedError."""
@@ -170,9 +176,9 @@ class Replica:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Ask the child to exit after its current call; kill it if it does not."""
-        if self._conn is not None and not self.busy:
+        if self._channel is not None and not self.busy:
             with contextlib.suppress(OSError, ValueError):
-                self._conn.send(None)
+                self._channel.send(None)
         process = self._process
         deadline = time.monotonic() + timeout
         while process is not None and process.is_alive() and time.monotonic() < deadline:
@@ -183,6 +189,7 @@ class Replica:
 def _replica_main(conn: Connection, spec: ReplicaSpec) -> None:
     """Child process: load, warm, then serve calls until told to stop or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when replicas stop
+    channel = Channel(conn.fileno())  # conn stays referenced: it owns the socket
     from seaway.runtime.model import load_package
 
     try:
@@ -194,17 +201,17 @@ def _replica_main(conn: Connection, spec: ReplicaSpec) -> None:
             if example is not None:
                 model.predict(example)
     except SeawayError as exc:
-        conn.send(("failed", str(exc)))
+        channel.send(("failed", str(exc)))
         return
     except Exception as exc:  # a framework failing to load is reported, not raised
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        channel.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     gc.collect()
     gc.freeze()  # the model and its framework stay: full collections need not walk them
-    conn.send(("ready", {"pid": os.getpid(), "flavor": model.flavor}))
+    channel.send(("ready", {"pid": os.getpid(), "flavor": model.flavor}))
     while True:
         try:
-            request = conn.recv()
+            request = channel.recv()
         except (EOFError, OSError):
             return
         if request is None:
@@ -216,7 +223,7 @@ def _replica_main(conn: Connection, spec: ReplicaSpec) -> None:
             reply = ("error", "invalid", str(exc))
         except Exception as exc:
             reply = ("error", "prediction", f"{type(exc).__name__}: {exc}")
-        conn.send(reply)
+        channel.send(reply)
 
 
 def _predict(model: Any, inputs: Any, outputs: Sequence[str]) -> Mapping[str, Any]:
