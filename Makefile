@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint typecheck unit clean
 
-demo: $(VENV)/.installed-sklearn
+demo: $(VENV)/.installed-sklearn,batch
 	$(BIN)/python examples/demo.py
 
 test: $(VENV)/.installed-test

@@ -88,35 +88,42 @@ def asgi_call(app: Any, path: str, body: bytes, method: str = "POST") -> Callabl
     return call
 
 
-def _echo(conn: Connection) -> None:
+def _echo(inbox: Connection, outbox: Connection) -> None:
     """A replica that does nothing: the cost of the process hop alone."""
+    from seaway.runtime.channel import Channel
+
+    channel = Channel(inbox.fileno(), outbox.fileno())
     reply = ("ok", {"predict": np.zeros(1, dtype=np.int64)})
-    while (message := conn.recv()) is not None:
+    while (message := channel.recv()) is not None:
         del message
-        conn.send(reply)
+        channel.send(reply)
 
 
 async def pipe_round_trip(native: Any, n: int) -> float:
     """Parent side as in seaway.runtime.replica: send, then wait on the loop's reader callback."""
+    from seaway.runtime.channel import Channel
+
     context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_echo, args=(child,), daemon=True)
+    child_in, to_child = context.Pipe(duplex=False)
+    from_child, child_out = context.Pipe(duplex=False)
+    process = context.Process(target=_echo, args=(child_in, child_out), daemon=True)
     process.start()
+    channel = Channel(from_child.fileno(), to_child.fileno())
     loop = asyncio.get_running_loop()
     waiter: list[asyncio.Future[Any]] = []
-    loop.add_reader(parent.fileno(), lambda: waiter.pop().set_result(parent.recv()))
+    loop.add_reader(from_child.fileno(), lambda: waiter.pop().set_result(channel.recv()))
 
     async def once() -> Any:
         future = loop.create_future()
         waiter.append(future)
-        parent.send((native, ("predict",)))
+        channel.send((native, ("predict",)))
         return await future
 
     try:
         return await timed_async(once, n)
     finally:
-        loop.remove_reader(parent.fileno())
-        parent.send(None)
+        loop.remove_reader(from_child.fileno())
+        channel.send(None)
         process.join(5)
 
 

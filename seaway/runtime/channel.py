@@ -1,12 +1,13 @@
-"""The replica's wire: length-prefixed pickles over one end of a socket pair.
+"""The replica's wire: length-prefixed pickles over a pair of pipes, one each way.
 
 ``multiprocessing.Connection`` would do, but on the hot path its costs show (measured with
 ``bench/serving.py``, one core shared by server and replica): a ``ForkingPickler`` and a
 ``BytesIO`` built per message, two ``read`` calls per message (the length, then the body) and a
 loop of small Python steps around each. Here a message is one ``write`` and, when it fits in
-64 KiB, one ``read``. Only our own processes are at either end (see ``replica.py``), so pickle is
-safe; at most one message is in flight each way, but a reader keeps any bytes past its message
-for the next one all the same.
+64 KiB, one ``read``; and pipes, which cost less per message than the socket pair
+``multiprocessing.Pipe`` makes by default. Only our own processes are at either end (see
+``replica.py``), so pickle is safe; at most one message is in flight each way, but a reader keeps
+any bytes past its message for the next one all the same.
 """
 
 from __future__ import annotations
@@ -21,20 +22,22 @@ _CHUNK = 1 << 16
 
 
 class Channel:
-    """Blocking ``send``/``recv`` of Python objects over a file descriptor it does not own."""
+    """Blocking ``send``/``recv`` of Python objects over file descriptors it does not own (one
+    for both ways, or a pipe's read end and another's write end)."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, read_fd: int, write_fd: int | None = None) -> None:
+        self.read_fd = read_fd
+        self.write_fd = read_fd if write_fd is None else write_fd
         self._pending = b""
 
     def send(self, message: Any) -> None:
         payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         header = _LENGTH.pack(len(payload))
         if len(payload) < _CHUNK:
-            _write_all(self.fd, header + payload)
+            _write_all(self.write_fd, header + payload)
         else:  # no copy of a large payload just to prepend eight bytes
-            _write_all(self.fd, header)
-            _write_all(self.fd, payload)
+            _write_all(self.write_fd, header)
+            _write_all(self.write_fd, payload)
 
     def recv(self) -> Any:
         """The next message; ``EOFError`` when the other end has closed."""
@@ -52,14 +55,14 @@ class Channel:
         got = len(data) - _LENGTH.size
         view[:got] = memoryview(data)[_LENGTH.size :]
         while got < size:
-            count = os.readv(self.fd, [view[got:]])
+            count = os.readv(self.read_fd, [view[got:]])
             if count == 0:
                 raise EOFError("the other end closed mid-message")
             got += count
         return pickle.loads(body)
 
     def _read(self) -> bytes:
-        data = os.read(self.fd, _CHUNK)
+        data = os.read(self.read_fd, _CHUNK)
         if not data:
             raise EOFError("the other end closed")
         return data

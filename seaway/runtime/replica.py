@@ -5,7 +5,7 @@ parent side is asyncio-native (the pipe's file descriptor is watched by the even
 at most one call in flight, so the child is always waiting in ``recv`` when a call is sent and the
 parent never blocks on a full pipe.
 
-Wire format (pickle over a private socket pair between our own processes, framed by
+Wire format (pickle over two private pipes between our own processes, framed by
 ``channel.py``; nothing from the network is unpickled): parent sends ``(inputs, outputs)``; child
 answers ``("ok", {name: array})`` or ``("error", kind, message)``. At start the child sends
 ``("ready", info)`` or ``("failed", msg)``.
@@ -63,7 +63,8 @@ class Replica:
     def __init__(self, spec: ReplicaSpec, index: int) -> None:
         self.spec = spec
         self.index = index
-        self._conn: Connection | None = None  # owns the socket; _channel speaks over it
+        #: the pipes' ends we hold, (from the child, to the child); _channel speaks over them
+        self._conns: tuple[Connection, Connection] | None = None
         self._channel: Channel | None = None
         self._process: Any = None
         self._waiter: asyncio.Future[Any] | None = None
@@ -77,8 +78,8 @@ class Replica:
 
     @property
     def connected(self) -> bool:
-        """The pipe is open: the process was alive when we last heard from it (no syscall)."""
-        return self._conn is not None
+        """The pipes are open: the process was alive when we last heard from it (no syscall)."""
+        return self._channel is not None
 
     @property
     def alive(self) -> bool:
@@ -86,20 +87,22 @@ class Replica:
 
     async def start(self, timeout: float = 300.0) -> None:
         """Spawn the process and wait until the model is loaded and warm."""
-        parent, child = _CTX.Pipe(duplex=True)
+        child_in, to_child = _CTX.Pipe(duplex=False)  # (read end, write end)
+        from_child, child_out = _CTX.Pipe(duplex=False)
         self._process = _CTX.Process(
             target=_replica_main,
-            args=(child, self.spec),
+            args=(child_in, child_out, self.spec),
             name=f"seaway-replica-{self.index}",
             daemon=True,
         )
         self._process.start()
-        child.close()
-        self._conn = parent
-        self._channel = Channel(parent.fileno())
+        child_in.close()
+        child_out.close()
+        self._conns = (from_child, to_child)
+        self._channel = Channel(from_child.fileno(), to_child.fileno())
         self.started_at = time.monotonic()
         loop = asyncio.get_running_loop()
-        loop.add_reader(parent.fileno(), self._on_readable)
+        loop.add_reader(from_child.fileno(), self._on_readable)
         try:
             message = await asyncio.wait_for(self._receive(), timeout)
         except (TimeoutError, ReplicaDiedError) as exc:
@@ -157,11 +160,13 @@ class Replica:
             self._waiter.set_result(message)
 
     def _detach(self) -> None:
-        if self._conn is not None:
+        if self._conns is not None:
+            from_child, to_child = self._conns
             with contextlib.suppress(ValueError, OSError, RuntimeError):
-                asyncio.get_running_loop().remove_reader(self._conn.fileno())
-            self._conn.close()
-            self._conn = None
+                asyncio.get_running_loop().remove_reader(from_child.fileno())
+            from_child.close()
+            to_child.close()
+            self._conns = None
             self._channel = None
 
     def kill(self) -> None:
@@ -186,10 +191,10 @@ class Replica:
         self.kill()
 
 
-def _replica_main(conn: Connection, spec: ReplicaSpec) -> None:
+def _replica_main(inbox: Connection, outbox: Connection, spec: ReplicaSpec) -> None:
     """Child process: load, warm, then serve calls until told to stop or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when replicas stop
-    channel = Channel(conn.fileno())  # conn stays referenced: it owns the socket
+    channel = Channel(inbox.fileno(), outbox.fileno())  # the Connections own the pipes
     from seaway.runtime.model import load_package
 
     try:

@@ -160,3 +160,4 @@ def test_the_demo_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Registered models:/demo-fraud/1" in done.stdout
     assert "fraud:" in done.stdout and "probability:" in done.stdout
+    assert "rows, columns ['id', 'predict', 'predict_proba_0', 'predict_proba_1'" in done.stdout
