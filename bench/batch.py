@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -44,6 +42,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from machine import describe
 
 FEATURES = 20
 ROW_GROUP = 1024 * 1024  # pyarrow's default maximum rows per row group (write_table)
@@ -887,35 +887,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def machine() -> dict[str, Any]:
-    import numpy
-    import pyarrow
-    import sklearn
-
-    import seaway
-
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = 0
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        memory = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": usable_cores(),
-        "memory_gib": round(memory / 1024**3, 1),
-        "load_avg": os.getloadavg(),
-        "python": platform.python_version(),
-        "seaway": seaway.__version__,
-        "scikit-learn": sklearn.__version__,
-        "pyarrow": pyarrow.__version__,
-        "numpy": numpy.__version__,
-        "kernel": platform.release(),
-    }
+    return describe("seaway", "sklearn", "pyarrow", "numpy")
 
 
 def preflight(args: argparse.Namespace) -> None:

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
 import pickle
-import platform
 import random
 import resource
 import shutil
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import layers  # bench/layers.py, beside this file
+from machine import describe
 
 HERE = Path(__file__).resolve().parent
 FEATURES = 20
@@ -463,28 +462,7 @@ def preflight(args: argparse.Namespace) -> None:
 
 
 def machine() -> dict[str, Any]:
-    import sklearn
-    import uvicorn
-
-    import seaway
-
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_avg": os.getloadavg(),
-        "python": platform.python_version(),
-        "seaway": seaway.__version__,
-        "scikit-learn": sklearn.__version__,
-        "uvicorn": uvicorn.__version__,
-        "kernel": platform.release(),
-    }
+    return describe("seaway", "sklearn", "uvicorn")
 
 
 @contextlib.contextmanager
