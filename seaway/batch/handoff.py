@@ -12,19 +12,21 @@ The folder holds at most the chunks in flight (two per worker): its size is part
 memory bound, counted by the benchmark. Where ``/dev/shm`` is missing or small (containers often
 give it 64 MiB), or fills up, the system's temporary folder is used instead: the files are unlinked
 within seconds, usually before the page cache writes them out. Every folder is removed when the
-job's engine stops; one left behind by a driver that was killed is removed by a later job on the
-machine (its name holds the driver's process id).
+job's engine stops. Its driver holds an exclusive ``flock`` on a file inside it for as long as it
+runs, and the kernel lets go of that lock when the process dies however it dies: a later job on
+the machine that can take the lock removes the folder a killed driver left behind (no process
+ids to compare, so a driver in another PID namespace is safe too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +38,8 @@ PREFIX = "seaway-batch-"
 SHM = "/dev/shm"
 #: /dev/shm is used when it has at least this much free space (Docker's default is 64 MiB)
 MIN_SHM_BYTES = 1 << 30
-#: a folder whose driver is gone is removed once it has not changed for this long (a live
-#: driver's changes with every chunk; the delay covers a driver in another PID namespace)
-STALE_SECONDS = 600
+#: held locked by the folder's driver while it runs
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class HandoffFolder:
     def __init__(self, root: str | None = None) -> None:
         self._roots = [root] if root is not None else _roots()
         _remove_stale(self._roots)
+        self._lock: int | None = None
         self._folder = self._make(self._roots[0])
 
     @property
@@ -91,6 +93,9 @@ class HandoffFolder:
 
     def close(self) -> None:
         shutil.rmtree(self._folder, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def _write(self, table: Any) -> Handoff:
         import pyarrow as pa
@@ -105,9 +110,11 @@ class HandoffFolder:
             raise
         return Handoff(path)
 
-    @staticmethod
-    def _make(root: str) -> str:
-        return tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root)
+    def _make(self, root: str) -> str:
+        folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root)
+        self._lock = os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        return folder
 
 
 def _roots() -> list[str]:
@@ -122,22 +129,25 @@ def _roots() -> list[str]:
 
 
 def _remove_stale(roots: list[str]) -> None:
-    """Folders of drivers that are gone (killed before they could clean up)."""
+    """Folders whose driver is gone: their lock is free (see the module docstring)."""
     for root in roots:
         with contextlib.suppress(OSError):
             for entry in Path(root).glob(f"{PREFIX}*"):
-                pid = entry.name.removeprefix(PREFIX).partition("-")[0]
-                if not pid.isdigit() or _alive(int(pid)):
-                    continue
-                if time.time() - entry.stat().st_mtime > STALE_SECONDS:
+                if _abandoned(entry):
                     shutil.rmtree(entry, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def _abandoned(folder: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(folder / LOCK, os.O_RDWR)
+    except FileNotFoundError:  # being made (the lock comes right after), or not ours
         return False
-    except PermissionError:  # another user's process
-        return True
+    except OSError:  # another user's
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # releases the lock if it was taken
     return True

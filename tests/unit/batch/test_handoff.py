@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from seaway.batch import handoff
-from seaway.batch.handoff import PREFIX, STALE_SECONDS, HandoffFolder
+from seaway.batch.handoff import PREFIX, HandoffFolder
 
 
 def _table(rows: int = 1000) -> pa.Table:
@@ -41,27 +39,28 @@ def test_close_removes_chunks_never_taken(tmp_path: Path) -> None:
     assert not any(Path(p).exists() for p in paths) and not Path(folder.folder).exists()
 
 
-def _dead_pid() -> int:
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
-                           capture_output=True, text=True)  # fmt: skip
-    return int(child.stdout)
-
-
-def test_folders_of_killed_drivers_are_removed_once_stale(tmp_path: Path) -> None:
-    dead = _dead_pid()
-    old = time.time() - STALE_SECONDS - 60
-    stale = tmp_path / f"{PREFIX}{dead}-abc"
-    fresh = tmp_path / f"{PREFIX}{dead}-def"  # its driver may live in another PID namespace
-    alive = tmp_path / f"{PREFIX}{os.getpid()}-ghi"
+def test_the_folder_of_a_killed_driver_is_removed_by_the_next(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, sys\n"
+        "from seaway.batch.handoff import HandoffFolder\n"
+        "folder = HandoffFolder(sys.argv[1])\n"
+        "print(folder.folder, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    left = Path(killed.stdout.strip())
+    assert killed.returncode == -9 and left.is_dir()
+    running = HandoffFolder(str(tmp_path))  # a live driver's folder: its lock is held
     other = tmp_path / "someone-else"
-    for path in (stale, fresh, alive, other):
-        path.mkdir()
-        (path / "chunk.arrow").write_bytes(b"x")
-    for path in (stale, alive, other):
-        os.utime(path, (old, old))
+    unlocked = tmp_path / f"{PREFIX}123-nolock"  # no lock file: being made, or not ours
+    other.mkdir()
+    unlocked.mkdir()
     HandoffFolder(str(tmp_path)).close()
-    assert not stale.exists()
-    assert fresh.exists() and alive.exists() and other.exists()
+    assert not left.exists()
+    assert Path(running.folder).is_dir() and other.is_dir() and unlocked.is_dir()
+    running.close()
 
 
 def test_a_full_memory_folder_falls_back_to_disk(
