@@ -174,7 +174,7 @@ def limit_threads(threads: int) -> None:
 
 def score_and_commit(
     scorer: Scorer, folder: OutputFolder, on_error: str, chunk: Chunk
-) -> tuple[int, int, ChunkStats]:
+) -> ChunkResult:
     result = score(scorer, chunk.table, file_url=chunk.file_url, first_row=chunk.first_row)
     if on_error == "fail" and result.rejects is not None:
         first = result.rejects.slice(0, 1).to_pylist()[0]

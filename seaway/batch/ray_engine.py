@@ -77,6 +77,7 @@ from typing import Any
 from seaway.batch.local import (
     BatchWorkerError,
     Chunk,
+    ChunkResult,
     WorkerSpec,
     build_limited,
     score_and_commit,
@@ -97,8 +98,6 @@ _DIED = (
     "a Ray worker died (killed, out of memory, a lost node, or the model crashed it); the chunks "
     "committed so far are kept: rerun with --resume to continue"
 )
-
-ChunkResult = tuple[int, int, ChunkStats]
 
 
 def run_ray(

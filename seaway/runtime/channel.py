@@ -22,12 +22,12 @@ _CHUNK = 1 << 16
 
 
 class Channel:
-    """Blocking ``send``/``recv`` of Python objects over file descriptors it does not own (one
-    for both ways, or a pipe's read end and another's write end)."""
+    """Blocking ``send``/``recv`` of Python objects over two pipe ends it does not own: one
+    pipe's read end, another's write end."""
 
-    def __init__(self, read_fd: int, write_fd: int | None = None) -> None:
+    def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd = read_fd
-        self.write_fd = read_fd if write_fd is None else write_fd
+        self.write_fd = write_fd
         self._pending = b""
 
     def send(self, message: Any) -> None:
