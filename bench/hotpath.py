@@ -93,10 +93,9 @@ def _echo(inbox: Connection, outbox: Connection) -> None:
     from seaway.runtime.channel import Channel
 
     channel = Channel(inbox.fileno(), outbox.fileno())
-    reply = ("ok", {"predict": np.zeros(1, dtype=np.int64)})
-    while (message := channel.recv()) is not None:
-        del message
-        channel.send(reply)
+    reply = {"predict": np.zeros(1, dtype=np.int64)}
+    while channel.recv()[0] is not None:
+        channel.send("ok", reply)
 
 
 async def pipe_round_trip(native: Any, n: int) -> float:
@@ -116,7 +115,7 @@ async def pipe_round_trip(native: Any, n: int) -> float:
     async def once() -> Any:
         future = loop.create_future()
         waiter.append(future)
-        channel.send((native, ("predict",)))
+        channel.send(("predict",), native)
         return await future
 
     try:

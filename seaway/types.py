@@ -29,7 +29,7 @@ class Datatype(StrEnum):
 
     @property
     def numpy_dtype(self) -> np.dtype[Any]:
-        return np.dtype(_TO_NUMPY[self])
+        return _NUMPY_DTYPES[self]
 
     @property
     def itemsize(self) -> int | None:
@@ -39,6 +39,9 @@ class Datatype(StrEnum):
     @classmethod
     def from_numpy(cls, dtype: Any) -> Datatype:
         """Map a numpy or pandas dtype; strings, objects and categories become BYTES."""
+        known = _FROM_DTYPE.get(dtype) if isinstance(dtype, np.dtype) else None
+        if known is not None:  # the hot path: every output of every request
+            return known
         try:
             np_dtype = np.dtype(dtype)
         except TypeError:
@@ -82,6 +85,13 @@ _FROM_NUMPY: dict[str, Datatype] = {
     "f2": Datatype.FP16,
     "f4": Datatype.FP32,
     "f8": Datatype.FP64,
+}
+_NUMPY_DTYPES: dict[Datatype, np.dtype[Any]] = {
+    dt: np.dtype(name) for dt, name in _TO_NUMPY.items()
+}
+#: native-order numpy dtypes of every datatype but BYTES (whose numpy twin, object, is not unique)
+_FROM_DTYPE: dict[np.dtype[Any], Datatype] = {
+    np.dtype(name): dt for dt, name in _TO_NUMPY.items() if dt is not Datatype.BYTES
 }
 
 

@@ -69,7 +69,7 @@ class Signature(BaseModel):
             spec = self.inputs[0]
             if isinstance(data, Mapping):
                 data = _single_entry(data, spec.name)
-            return _coerce_array(_to_array(data, spec.name), spec)
+            return coerce_array(_to_array(data, spec.name), spec)
         if not isinstance(data, Mapping):
             raise InvalidInputError(
                 f"this model takes named inputs {self.input_names}; pass a dict of arrays, "
@@ -77,7 +77,7 @@ class Signature(BaseModel):
             )
         _check_names(data.keys(), self.input_names)
         return {
-            spec.name: _coerce_array(_to_array(data[spec.name], spec.name), spec)
+            spec.name: coerce_array(_to_array(data[spec.name], spec.name), spec)
             for spec in self.inputs
         }
 
@@ -89,7 +89,7 @@ class Signature(BaseModel):
         """
         _check_names(data.keys(), self.input_names, extra_ok=True)
         columns = {
-            spec.name: _coerce_array(_to_column(data[spec.name], spec.name), spec)
+            spec.name: coerce_array(_to_column(data[spec.name], spec.name), spec)
             for spec in self.inputs
         }
         lengths = {len(column) for column in columns.values()}
@@ -148,6 +148,8 @@ def infer_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> tuple[TensorS
 def split_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> dict[str, Any]:
     """Name each tensor a predict returned: ``name`` for one array, ``name-0``, ``name-1``... for
     a tuple, the keys of a dict, the columns of a DataFrame. Servers and signatures agree on it."""
+    if type(output) is np.ndarray:  # the common case, first
+        return {name: output}
     output = to_numpy(output)
     if isinstance(output, tuple):
         return {
@@ -206,7 +208,7 @@ def _column_spec(column: pd.Series, name: str, what: str) -> TensorSpec:
 
 
 def _coerce_column(column: pd.Series, spec: TensorSpec) -> Any:
-    values = _coerce_array(column.to_numpy(), spec)
+    values = coerce_array(column.to_numpy(), spec)
     if spec.categories is None:
         return values
     # values outside the training categories become missing, as pandas and the GBDTs treat them
@@ -296,7 +298,8 @@ def _to_column(value: Any, name: str) -> np.ndarray[Any, Any]:
     return array
 
 
-def _coerce_array(array: np.ndarray[Any, Any], spec: TensorSpec) -> np.ndarray[Any, Any]:
+def coerce_array(array: np.ndarray[Any, Any], spec: TensorSpec) -> np.ndarray[Any, Any]:
+    """One array checked against its spec's shape and cast to its datatype."""
     if array.ndim != len(spec.shape) or any(
         want not in (-1, got) for want, got in zip(spec.shape, array.shape, strict=False)
     ):

@@ -145,8 +145,14 @@ class AdaptiveBatcher:
         if self._loop is not None:
             self._pump()
 
-    async def submit(self, inputs: Any, rows: int) -> Outputs:
-        """Queue ``inputs`` (``rows`` rows) and return exactly these rows of every output."""
+    async def submit(self, inputs: Any, rows: int, timeout: float | None = None) -> Outputs:
+        """Queue ``inputs`` (``rows`` rows) and return exactly these rows of every output.
+
+        ``timeout`` bounds queueing and predicting: past it the caller gets
+        ``InferenceTimeoutError`` (a request still queued leaves the queue; a dispatched one's
+        rows are dropped when its batch returns). A timer on the request, rather than
+        ``asyncio.timeout`` around the caller, which costs a cancellation scope per request.
+        """
         if self._closing:
             raise BatcherClosedError(f"{self._name} is shutting down; send the request again")
         if self._queued >= self._max_queue:
@@ -159,6 +165,13 @@ class AdaptiveBatcher:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         self._last_arrival = loop.time()
+        if (
+            self._timer is None
+            and not self._queued
+            and self._in_flight < self._concurrency
+            and self._last_batch_requests <= 1
+        ):
+            return await self._alone(inputs, rows, timeout)
         request = _Request(inputs, rows, loop.create_future())
         self._queue.append(request)
         self._queued += 1
@@ -172,12 +185,60 @@ class AdaptiveBatcher:
                 self._gather()  # under load, though a replica is free: let the batch fill
             else:
                 self._pump()
+        timer = (
+            None if timeout is None else loop.call_later(timeout, self._expire, request, timeout)
+        )
         try:
             return await request.future
         except asyncio.CancelledError:
             if not request.dispatched:
                 self._forget(request)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _alone(self, inputs: Any, rows: int, timeout: float | None) -> Outputs:
+        """A request that finds the model idle and nobody waiting goes at once, in its caller's
+        task: no future, no batch task, one loop turn less (the replica drops the answer of a
+        caller cancelled meanwhile, see ``Replica.call``). What ``_call_alone`` does otherwise."""
+        loop = self._loop
+        assert loop is not None
+        self._in_flight += 1
+        started = loop.time()
+        try:
+            self._report(rows, 1)
+            deadline = None if timeout is None else asyncio.timeout(timeout)
+            try:
+                if deadline is None:
+                    return dict(await self._run_batch(inputs))
+                async with deadline:
+                    return dict(await self._run_batch(inputs))
+            except Exception as exc:
+                if deadline is not None and deadline.expired() and timeout is not None:
+                    raise self._timed_out(timeout) from None
+                error = _translate(exc)
+                if error is exc:
+                    raise
+                raise error from exc
+        finally:
+            self._batch_seconds += 0.2 * (loop.time() - started - self._batch_seconds)
+            self._in_flight -= 1
+            if self._queued:
+                self._gather()  # requests arrived meanwhile: we are under load
+            self._check_idle()
+
+    def _timed_out(self, timeout: float) -> InferenceTimeoutError:
+        return InferenceTimeoutError(
+            f"{self._name} did not answer within {timeout:g} s (its timeout)"
+        )
+
+    def _expire(self, request: _Request, timeout: float) -> None:
+        if request.future.done():
+            return
+        request.future.set_exception(self._timed_out(timeout))
+        if not request.dispatched:
+            self._forget(request)
 
     async def close(self, drain: bool = True) -> None:
         """Refuse new requests; finish queued ones (``drain``) or fail them, then wait for batches.

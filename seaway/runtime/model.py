@@ -52,6 +52,27 @@ class Model:
     def predict(self, inputs: Any) -> Any:
         return to_numpy(self._predictor.predict(self._coerce(inputs)))
 
+    def assemble(self, inputs: Any) -> Any:
+        """Inputs a server already coerced with this signature (in a replica), as the model takes
+        them: arrays as they are, not checked a second time; a DataFrame signature's columns,
+        which servers send as plain arrays, put together (and checked) here."""
+        signature = self.signature
+        if signature is not None and signature.input_format == "dataframe":
+            return signature.coerce(inputs)
+        return inputs
+
+    def predict_native(self, native: Any) -> Any:
+        """``predict`` on what :meth:`assemble` returned."""
+        return to_numpy(self._predictor.predict(native))
+
+    def predict_proba_native(self, native: Any) -> Any:
+        """``predict_proba`` on what :meth:`assemble` returned."""
+        if not self.supports_proba:
+            raise UnsupportedOperationError(
+                f"this {self.flavor} model has no predict_proba; use predict()"
+            )
+        return to_numpy(self._predictor.predict_proba(native))  # type: ignore[attr-defined]
+
     def predict_proba(self, inputs: Any) -> Any:
         if not self.supports_proba:
             raise UnsupportedOperationError(

@@ -1,7 +1,8 @@
 """A pool of replicas of one model version: routing, restarts, retries and timeouts.
 
 - A call goes to an idle healthy replica (the batcher never has more calls in flight than there
-  are replicas, so one is idle whenever a batch is dispatched).
+  are replicas, so one is idle whenever a batch is dispatched, unless a replica is still finishing
+  a call whose caller was cancelled: then the call waits for it).
 - A replica that dies is restarted in the background; the call it held is retried once on
   another replica, so a crash costs latency, not answers. If the retry cannot run either, the
   caller gets ``ModelUnavailableError`` (503): never silence, never a hang.
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from seaway.errors import InferenceTimeoutError, ModelLoadError, ModelUnavailableError
-from seaway.runtime.replica import Replica, ReplicaDiedError, ReplicaSpec
+from seaway.runtime.replica import Replica, ReplicaDiedError, ReplicaSpec, ReplicaTimeoutError
 
 log = logging.getLogger("seaway.runtime.pool")
 
@@ -51,7 +52,7 @@ class ReplicaPool:
             raise ValueError("a pool needs at least one replica")
         self.spec = spec
         self.timeout = timeout
-        self._replicas = [Replica(spec, index) for index in range(replicas)]
+        self._replicas = [self._new_replica(index) for index in range(replicas)]
         #: Callers waiting for a replica to free up (woken in order; each looks again).
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._restarting: set[int] = set()
@@ -63,6 +64,16 @@ class ReplicaPool:
         self.restarts = 0
         self.state = PoolState.LOADING
         self.error: str | None = None
+
+    def _new_replica(self, index: int) -> Replica:
+        replica = Replica(self.spec, index)
+        replica.on_idle = self._on_replica_idle
+        replica.on_hung = lambda: self._hung(replica)
+        return replica
+
+    def _on_replica_idle(self) -> None:
+        """A replica dropped the answer of a call whose caller left: it can take another."""
+        self._wake(1)
 
     @property
     def size(self) -> int:
@@ -122,22 +133,23 @@ class ReplicaPool:
     async def _call_one(
         self, replica: Replica, inputs: Any, outputs: Sequence[str]
     ) -> dict[str, np.ndarray[Any, Any]]:
-        if self.timeout is None:
-            return await replica.call(inputs, outputs)
         try:
-            async with asyncio.timeout(self.timeout):  # no extra task, unlike wait_for
-                return await replica.call(inputs, outputs)
-        except TimeoutError:
-            log.warning(
-                "a model call ran past %g s on replica %s: killing it (hung or too slow)",
-                self.timeout,
-                replica.index,
-            )
-            replica.kill()
-            self._schedule_restart(replica)
+            return await replica.call(inputs, outputs, self.timeout)
+        except ReplicaTimeoutError:
+            self._hung(replica)
             raise InferenceTimeoutError(
                 f"the model did not answer within {self.timeout:g} s; its replica was restarted"
             ) from None
+
+    def _hung(self, replica: Replica) -> None:
+        """A call outlived the timeout, whether its caller waited or left: kill and replace."""
+        log.warning(
+            "a model call ran past %g s on replica %s: killing it (hung or too slow)",
+            self.timeout,
+            replica.index,
+        )
+        replica.kill()
+        self._schedule_restart(replica)
 
     async def _acquire(self) -> Replica:
         """The least-used free replica; waits while all are busy or restarting.
@@ -155,6 +167,7 @@ class ReplicaPool:
             for replica in self._replicas:
                 if (
                     replica.connected
+                    and not replica.busy  # still answering a call whose caller left
                     and replica.index not in self._reserved
                     and replica.index not in self._restarting
                     and (chosen is None or replica.calls < chosen.calls)
@@ -205,7 +218,7 @@ class ReplicaPool:
         self.restarts += 1
         if self._on_restart is not None:
             self._on_restart()
-        fresh = Replica(self.spec, old.index)
+        fresh = self._new_replica(old.index)
         try:
             await fresh.start()
         except ModelLoadError as exc:

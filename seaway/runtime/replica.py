@@ -5,9 +5,10 @@ parent side is asyncio-native (the pipe's file descriptor is watched by the even
 at most one call in flight, so the child is always waiting in ``recv`` when a call is sent and the
 parent never blocks on a full pipe.
 
-Wire format (pickle over two private pipes between our own processes, framed by
-``channel.py``; nothing from the network is unpickled): parent sends ``(inputs, outputs)``; child
-answers ``("ok", {name: array})`` or ``("error", kind, message)``. At start the child sends
+Wire format (``channel.py`` messages of a head and a body over two private pipes between our own
+processes; nothing from the network is unpickled): the parent sends head ``outputs`` (a tuple of
+names) with body ``inputs``, or head ``None`` to stop; the child answers head ``"ok"`` with body
+``{name: array}``, or head ``("error", kind, message)``. At start the child sends
 ``("ready", info)`` or ``("failed", msg)``.
 """
 
@@ -20,7 +21,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -46,6 +47,10 @@ class ReplicaDiedError(ModelUnavailableError):
     """The replica process exited while holding a call; the caller may retry elsewhere."""
 
 
+class ReplicaTimeoutError(Exception):
+    """No answer within the call's timeout; the replica is still busy (or hung) with it."""
+
+
 @dataclass(frozen=True)
 class ReplicaSpec:
     """What a replica loads: a verified package folder."""
@@ -68,7 +73,15 @@ class Replica:
         self._channel: Channel | None = None
         self._process: Any = None
         self._waiter: asyncio.Future[Any] | None = None
+        #: a call is in the child: set from send to answer, even when its caller left (see call)
         self.busy = False
+        #: the caller of the call in the child was cancelled: its answer is to be dropped
+        self._orphaned = False
+        #: called when an orphaned call's answer has been dropped and the replica is free again
+        self.on_idle: Callable[[], None] | None = None
+        #: called when an orphaned call outlives its timeout (the owner kills the replica)
+        self.on_hung: Callable[[], None] | None = None
+        self._orphan_timer: asyncio.TimerHandle | None = None
         self.calls = 0
         self.started_at = 0.0
 
@@ -104,17 +117,26 @@ class Replica:
         loop = asyncio.get_running_loop()
         loop.add_reader(from_child.fileno(), self._on_readable)
         try:
-            message = await asyncio.wait_for(self._receive(), timeout)
-        except (TimeoutError, ReplicaDiedError) as exc:
+            message = await self._receive(timeout)
+        except (ReplicaTimeoutError, ReplicaDiedError) as exc:
             self.kill()
-            raise ModelLoadError(
-                f"replica {self.index} did not start: {exc or 'timed out'}"
-            ) from exc
-        if message[0] != "ready":
+            why = f" within {timeout:g} s" if isinstance(exc, ReplicaTimeoutError) else f": {exc}"
+            raise ModelLoadError(f"replica {self.index} did not start{why}") from exc
+        head, _ = message
+        if head[0] != "ready":
             self.kill()
-            raise ModelLoadError(str(message[1]))
+            raise ModelLoadError(str(head[1]))
 
-    async def call(self, inputs: Any, outputs: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
+    async def call(
+        self, inputs: Any, outputs: Sequence[str], timeout: float | None = None
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """The model's ``outputs`` for ``inputs``; ``ReplicaTimeoutError`` past ``timeout``, when
+        the replica still holds the call (the caller decides its fate).
+
+        A caller cancelled while the child predicts leaves the replica ``busy`` until the child
+        answers; that answer is dropped, so it can never reach the next call. This is what lets
+        a lone request await its replica in its own task instead of a batch task of its own.
+        """
         channel = self._channel
         if channel is None:  # a dead process closes its end: sending fails, reading gets EOF
             raise ReplicaDiedError(f"replica {self.index} is not running")
@@ -123,26 +145,44 @@ class Replica:
         self.busy = True
         self.calls += 1
         try:
-            try:
-                channel.send((inputs, tuple(outputs)))
-            except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
-                raise ReplicaDiedError(f"replica {self.index} exited") from exc
-            message = await self._receive()
-        finally:
+            channel.send(tuple(outputs), inputs)
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
             self.busy = False
-        if message[0] == "ok":
-            return message[1]  # type: ignore[no-any-return]
-        _, kind, text = message
+            raise ReplicaDiedError(f"replica {self.index} exited") from exc
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            message = await self._receive(timeout)
+        except asyncio.CancelledError:
+            self._orphaned = self._channel is not None  # the answer is still to come
+            self.busy = self._orphaned
+            if self._orphaned and deadline is not None:  # a hung model is still found out
+                self._orphan_timer = loop.call_at(deadline, self._orphan_hung)
+            raise
+        except BaseException:
+            self.busy = False
+            raise
+        self.busy = False
+        head, body = message
+        if head == "ok":
+            return body  # type: ignore[no-any-return]
+        _, kind, text = head
         if kind == "invalid":
             raise InvalidInputError(text)
         raise PredictionError(text)
 
-    async def _receive(self) -> Any:
-        self._waiter = asyncio.get_running_loop().create_future()
+    async def _receive(self, timeout: float | None = None) -> Any:
+        """The next message; a timer rather than ``asyncio.timeout``, which costs a cancellation
+        scope per call on the hot path."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = None if timeout is None else loop.call_later(timeout, _time_out, waiter)
         try:
-            return await self._waiter
+            return await waiter
         finally:
             self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     def _on_readable(self) -> None:
         assert self._channel is not None
@@ -156,8 +196,23 @@ class Replica:
                     ReplicaDiedError(f"replica {self.index} exited (exit code {code})")
                 )
             return
-        if self._waiter is not None and not self._waiter.done():
+        if self._orphaned:  # the answer to a call whose caller left
+            self._orphaned = self.busy = False
+            self._cancel_orphan_timer()
+            if self.on_idle is not None:
+                self.on_idle()
+        elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(message)
+
+    def _orphan_hung(self) -> None:
+        self._orphan_timer = None
+        if self._orphaned and self.on_hung is not None:
+            self.on_hung()
+
+    def _cancel_orphan_timer(self) -> None:
+        if self._orphan_timer is not None:
+            self._orphan_timer.cancel()
+            self._orphan_timer = None
 
     def _detach(self) -> None:
         if self._conns is not None:
@@ -168,6 +223,8 @@ class Replica:
             to_child.close()
             self._conns = None
             self._channel = None
+        self._orphaned = self.busy = False
+        self._cancel_orphan_timer()
 
     def kill(self) -> None:
         """Stop the process now (it may be hung); any waiting call fails with ReplicaDiedError."""
@@ -189,6 +246,11 @@ class Replica:
         while process is not None and process.is_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self.kill()
+
+
+def _time_out(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(ReplicaTimeoutError("timed out"))
 
 
 def _replica_main(inbox: Connection, outbox: Connection, spec: ReplicaSpec) -> None:
@@ -216,29 +278,30 @@ def _replica_main(inbox: Connection, outbox: Connection, spec: ReplicaSpec) -> N
     channel.send(("ready", {"pid": os.getpid(), "flavor": model.flavor}))
     while True:
         try:
-            request = channel.recv()
+            outputs, inputs = channel.recv()
         except (EOFError, OSError):
             return
-        if request is None:
+        if outputs is None:
             return
-        inputs, outputs = request
         try:
-            reply: tuple[Any, ...] = ("ok", _predict(model, inputs, outputs))
+            result = _predict(model, inputs, outputs)
         except InvalidInputError as exc:
-            reply = ("error", "invalid", str(exc))
+            channel.send(("error", "invalid", str(exc)))
         except Exception as exc:
-            reply = ("error", "prediction", f"{type(exc).__name__}: {exc}")
-        channel.send(reply)
+            channel.send(("error", "prediction", f"{type(exc).__name__}: {exc}"))
+        else:
+            channel.send("ok", result)
 
 
 def _predict(model: Any, inputs: Any, outputs: Sequence[str]) -> Mapping[str, Any]:
     """Run only what the requested outputs need: predict, predict_proba, or both."""
     result: dict[str, Any] = {}
     wanted = set(outputs)
+    native = model.assemble(inputs)  # the server checked them against the signature
     if wanted - {PREDICT_PROBA}:
-        result.update(split_outputs(model.predict(inputs), PREDICT))
+        result.update(split_outputs(model.predict_native(native), PREDICT))
     if PREDICT_PROBA in wanted:
-        result[PREDICT_PROBA] = np.asarray(model.predict_proba(inputs))
+        result[PREDICT_PROBA] = np.asarray(model.predict_proba_native(native))
     unknown = sorted(wanted - result.keys())
     if unknown:
         raise InvalidInputError(f"unknown output(s) {unknown}; this model gives {sorted(result)}")

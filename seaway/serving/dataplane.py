@@ -1,25 +1,24 @@
 """The transport-agnostic data plane: every adapter (REST, gRPC, MLflow) calls into this.
 
 It holds the routing table (model name -> served versions, and which version answers when none is
-named), never touches the registry or the database, and applies the request deadline.
+named), never touches the registry or the database, and sets each request's deadline (the
+batcher keeps it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from seaway.errors import InferenceTimeoutError, ModelUnavailableError, NotFoundError
+from seaway.errors import ModelUnavailableError, NotFoundError
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
 from seaway.runtime.batcher import BatcherClosedError
 from seaway.serving.model import ServedModel, output_tensors
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -100,9 +99,7 @@ class DataPlane:
         model = self._ready(request.model_name, request.model_version)
         native, rows = model.native_inputs(request.inputs)
         outputs = model.requested_outputs([o.name for o in request.outputs])
-        model, results = await self._with_deadline(
-            self._predict(model, request.model_version, native, rows, outputs), model
-        )
+        model, results = await self._predict(model, request.model_version, native, rows, outputs)
         return InferResponse(
             model_name=model.name,
             model_version=model.version,
@@ -117,7 +114,7 @@ class DataPlane:
         model = self._ready(name, version)
         native, rows = model.native_data(data)
         wanted = model.requested_outputs(outputs)
-        return await self._with_deadline(self._predict(model, version, native, rows, wanted), model)
+        return await self._predict(model, version, native, rows, wanted)
 
     def _ready(self, name: str, version: str | None) -> ServedModel:
         model = self.get(name, version)
@@ -131,31 +128,20 @@ class DataPlane:
     async def _predict(
         self, model: ServedModel, version: str | None, native: Any, rows: int, outputs: list[str]
     ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
-        """Predict; a version retired between routing and queueing hands over to its successor."""
+        """Predict within the model's timeout (else the server's), over queueing and predicting;
+        a version retired between routing and queueing hands over to its successor."""
         try:
-            return model, await model.predict(native, rows, outputs)
+            return model, await model.predict(native, rows, outputs, self._timeout(model))
         except BatcherClosedError:
             successor = self.get(model.name, version)
             if successor is model:
                 raise
-            return successor, await successor.predict(native, rows, outputs)
+            return successor, await successor.predict(
+                native, rows, outputs, self._timeout(successor)
+            )
 
-    async def _with_deadline(self, work: Awaitable[T], model: ServedModel) -> T:
-        """The model's timeout (else the server's) over queueing and predicting.
-
-        ``asyncio.timeout`` rather than ``wait_for``: no extra task per request.
-        """
-        limit = model.options.timeout or self.request_timeout
-        if limit is None:
-            return await work
-        try:
-            async with asyncio.timeout(limit):
-                return await work
-        except TimeoutError:
-            raise InferenceTimeoutError(
-                f"model {model.name!r} version {model.version} did not answer within {limit:g} s "
-                "(its timeout)"
-            ) from None
+    def _timeout(self, model: ServedModel) -> float | None:
+        return model.options.timeout or self.request_timeout
 
     async def stop(self, drain: bool = True) -> None:
         await asyncio.gather(*(m.stop(drain=drain) for m in self.models), return_exceptions=True)

@@ -9,9 +9,9 @@ object per line; ``text`` is for humans at a terminal.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -31,10 +31,11 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
 
 
 def new_request_id(given: str | None) -> str:
-    """The client's id when it is sane, else a new random one."""
+    """The client's id when it is sane, else a new random one: 32 hex digits, like a UUID4's hex
+    (``uuid.uuid4`` builds and checks an object for the same 16 random bytes: 3 us a request)."""
     if given and _VALID_ID.match(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class JsonFormatter(logging.Formatter):

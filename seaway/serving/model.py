@@ -16,7 +16,7 @@ import pandas as pd
 
 from seaway.errors import InvalidInputError
 from seaway.packaging.manifest import Manifest
-from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, Signature
+from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, Signature, coerce_array
 from seaway.protocol.types import ModelMetadata, Tensor, TensorMetadata
 from seaway.runtime.batcher import AdaptiveBatcher
 from seaway.runtime.pool import PoolState, ReplicaPool
@@ -68,6 +68,19 @@ class ServedModel:
         signature = manifest.signature
         #: BYTES inputs the model takes as raw bytes; other BYTES inputs are decoded to text
         self._binary_inputs = {s.name for s in signature.inputs if s.binary} if signature else set()
+        #: a one-array signature of numbers: requests take the shortest path (see native_inputs)
+        self._lone_spec = (
+            signature.inputs[0]
+            if signature is not None
+            and signature.input_format == "tensor"
+            and signature.inputs[0].datatype is not Datatype.BYTES
+            else None
+        )
+        self._output_names = (
+            [spec.name for spec in signature.outputs]
+            if signature is not None and signature.outputs
+            else [DEFAULT_OUTPUT_NAME]
+        )
         self._batchers: dict[tuple[str, ...], AdaptiveBatcher] = {}
 
     @property
@@ -80,9 +93,7 @@ class ServedModel:
 
     @property
     def output_names(self) -> list[str]:
-        if self.signature is not None and self.signature.outputs:
-            return [spec.name for spec in self.signature.outputs]
-        return [DEFAULT_OUTPUT_NAME]
+        return list(self._output_names)
 
     @property
     def queued(self) -> int:
@@ -101,8 +112,9 @@ class ServedModel:
         await self.pool.stop()
 
     async def predict(
-        self, native: Any, rows: int, outputs: Sequence[str]
+        self, native: Any, rows: int, outputs: Sequence[str], timeout: float | None = None
     ) -> dict[str, np.ndarray[Any, Any]]:
+        """``outputs`` of these ``rows``; ``timeout`` covers queueing and the model call."""
         key = tuple(outputs)
         batcher = self._batchers.get(key)
         if batcher is None:
@@ -115,12 +127,21 @@ class ServedModel:
                 on_batch=self._on_batch,
                 name=f"model {self.name!r} version {self.version}",
             )
-        return await batcher.submit(native, rows)
+        return await batcher.submit(native, rows, timeout)
 
     # ---- conversion ---------------------------------------------------------------------------
 
     def native_inputs(self, tensors: Sequence[Tensor]) -> tuple[Any, int]:
         """V2 tensors -> the model's native input (validated by the signature) and its row count."""
+        spec = self._lone_spec
+        if (
+            spec is not None
+            and len(tensors) == 1
+            and tensors[0].name == spec.name
+            and tensors[0].datatype is not Datatype.BYTES
+        ):
+            array = coerce_array(tensors[0].data, spec)  # what signature.coerce does for it
+            return array, len(array) if array.ndim else 1
         signature = self.signature
         binary = self._binary_inputs
         by_name = {t.name: t.data if t.name in binary else _plain(t) for t in tensors}
@@ -162,9 +183,9 @@ class ServedModel:
         return native, _rows(native)
 
     def requested_outputs(self, requested: Sequence[str]) -> list[str]:
-        known = self.output_names
+        known = self._output_names
         if not requested:
-            return known
+            return list(known)
         unknown = [name for name in requested if name not in known]
         if unknown:
             raise InvalidInputError(f"unknown output(s) {unknown}; this model gives {known}")

@@ -19,12 +19,15 @@ from seaway.runtime.replica import ReplicaSpec
 
 
 class Sleepy(seaway.PythonModel):
-    """Echoes its input; a first column of -1 makes it sleep, of -2 makes it crash the process."""
+    """Echoes its input; a first column of -1 makes it sleep, of -2 makes it crash the process, of
+    -4 makes it take half a second."""
 
     def predict(self, inputs: Any) -> Any:
         x = np.asarray(inputs)
         if (x[:, 0] == -1).any():
             time.sleep(30)
+        if (x[:, 0] == -4).any():
+            time.sleep(0.5)
         if (x[:, 0] == -2).any():
             os._exit(7)
         if (x[:, 0] == -3).any():
@@ -107,6 +110,50 @@ def test_a_hung_call_times_out_and_its_replica_is_replaced(package: Path) -> Non
             result = await pool.call(np.ones((1, 2)), ["predict"])  # waits for the restart
             np.testing.assert_array_equal(result["predict"], 2 * np.ones((1, 2)))
             assert pool.pids != [hung]
+        finally:
+            await pool.stop()
+
+    run(main())
+
+
+def test_a_cancelled_callers_answer_never_reaches_the_next_call(package: Path) -> None:
+    async def main() -> None:
+        pool = ReplicaPool(ReplicaSpec(str(package)), replicas=1)
+        await pool.start()
+        try:
+            [pid] = pool.pids
+            slow = asyncio.ensure_future(pool.call(np.array([[-4.0, 1.0]]), ["predict"]))
+            await asyncio.sleep(0.1)  # the child is predicting
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            started = time.monotonic()
+            result = await pool.call(np.array([[5.0, 5.0]]), ["predict"])
+            np.testing.assert_array_equal(result["predict"], [[10.0, 10.0]])  # not [[-8, 2]]
+            assert time.monotonic() - started > 0.2  # it waited for the child to finish
+            assert pool.pids == [pid] and pool.restarts == 0  # nothing was killed
+            again = await pool.call(np.array([[1.0, 2.0]]), ["predict"])
+            np.testing.assert_array_equal(again["predict"], [[2.0, 4.0]])
+        finally:
+            await pool.stop()
+
+    run(main())
+
+
+def test_a_hung_call_whose_caller_left_is_still_killed_at_its_timeout(package: Path) -> None:
+    async def main() -> None:
+        pool = ReplicaPool(ReplicaSpec(str(package)), replicas=1, timeout=1.0)
+        await pool.start()
+        try:
+            [hung] = pool.pids
+            call = asyncio.ensure_future(pool.call(np.array([[-1.0, 0.0]]), ["predict"]))
+            await asyncio.sleep(0.1)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            result = await pool.call(np.ones((1, 2)), ["predict"])  # waits for the restart
+            np.testing.assert_array_equal(result["predict"], 2 * np.ones((1, 2)))
+            assert pool.pids != [hung] and pool.restarts == 1
         finally:
             await pool.stop()
 

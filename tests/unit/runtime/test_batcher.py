@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from seaway.errors import (
+    InferenceTimeoutError,
     InvalidInputError,
     ModelUnavailableError,
     PredictionError,
@@ -323,13 +324,16 @@ def test_cancelled_and_timed_out_callers_leave_the_others_correct() -> None:
         for _ in range(3):  # wait_for starts its own inner task
             await asyncio.sleep(0)
         assert (batcher.in_flight, batcher.queued) == (1, 40)
-        tasks[0].cancel()  # dispatched: its result is dropped
+        # the first went alone, in its own task: its model call is cancelled with it (a replica
+        # keeps its slot until the child answers, see test_pool), and the next batch goes
+        tasks[0].cancel()
         for task in tasks[5::3]:  # queued: removed before reaching the model
             task.cancel()
         await asyncio.sleep(0)
         with pytest.raises(TimeoutError):
             await timed
-        assert batcher.queued == 40 - 1 - len(tasks[5::3])
+        assert batcher.in_flight == 1
+        assert batcher.queued == 40 - 1 - len(tasks[5::3]) - 4  # timed out, cancelled, [1-4]
         echo.gate.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         cancelled = {0} | set(range(5, 40, 3))
@@ -341,6 +345,49 @@ def test_cancelled_and_timed_out_callers_leave_the_others_correct() -> None:
         sent = {row for batch in echo.batches for row in batch}
         assert sent.isdisjoint(cancelled - {0}) and 100 not in sent
         assert await submit_ids(batcher, "frame", [7, 8]) == [7, 8]  # still serving
+        assert (batcher.in_flight, batcher.queued) == (0, 0)
+
+    run(main)
+
+
+def test_the_deadline_fails_queued_and_dispatched_requests_and_spares_the_rest() -> None:
+    async def main() -> None:
+        echo = Echo()
+        first, second = asyncio.Event(), asyncio.Event()
+        echo.gate = first
+        batcher = AdaptiveBatcher(echo, max_batch_size=2, max_queue=100, name="model 'm' version 3")
+
+        def submit(row: int, timeout: float | None) -> asyncio.Future[Any]:
+            return asyncio.ensure_future(batcher.submit(np.array([[row, 0]]), 1, timeout))
+
+        blocker = submit(0, None)  # alone, at once
+        dispatched, patient, queued, last = (
+            submit(1, 0.2),
+            submit(2, None),
+            submit(9, 0.05),
+            submit(3, None),
+        )
+        await asyncio.sleep(0)
+        assert (batcher.in_flight, batcher.queued) == (1, 4)
+        echo.gate = second
+        first.set()
+        assert (await blocker)["id"].tolist() == [0]
+        await asyncio.sleep(0)
+        assert echo.running == 1 and batcher.queued == 2  # [1, 2] went together
+        message = r"model 'm' version 3 did not answer within (0.05|0.2) s \(its timeout\)"
+        with pytest.raises(InferenceTimeoutError, match=message):
+            await queued
+        assert batcher.queued == 1  # it left the queue when its deadline passed
+        with pytest.raises(InferenceTimeoutError, match=message):
+            await dispatched  # its batch is still running
+        second.set()
+        assert (await patient)["id"].tolist() == [2]
+        assert (await last)["id"].tolist() == [3]
+        assert echo.batches == [[0], [1, 2], [3]]
+        assert (await submit(5, 5.0))["id"].tolist() == [5]  # answered in time, alone
+        echo.gate = asyncio.Event()
+        with pytest.raises(InferenceTimeoutError, match=message):  # alone and hung: the same
+            await submit(6, 0.05)
         assert (batcher.in_flight, batcher.queued) == (0, 0)
 
     run(main)

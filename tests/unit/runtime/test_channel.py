@@ -1,4 +1,5 @@
-"""The replica's wire: one frame per message, whole, in order, whatever the read sizes."""
+"""The replica's wire: one frame per message, whole, in order, whatever the read sizes; arrays
+raw, exactly as sent."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from seaway.runtime.channel import Channel
@@ -28,31 +30,116 @@ def pair() -> Iterator[tuple[Channel, Channel, int]]:
 
 def test_small_and_large_messages_arrive_whole(pair) -> None:
     sender, receiver, _ = pair
-    small = ("ok", {"predict": np.arange(3)})
     large = {"x": np.random.default_rng(0).standard_normal((500, 100))}  # 400 KB: many reads
-    # a large message outgrows the socket's buffer: the writer must run beside the reader
-    writer = threading.Thread(target=lambda: (sender.send(small), sender.send(large)))
+    # a large message outgrows the pipe's buffer: the writer must run beside the reader
+    writer = threading.Thread(
+        target=lambda: (sender.send("ok", {"predict": np.arange(3)}), sender.send("big", large))
+    )
     writer.start()
-    got_small, got_large = receiver.recv(), receiver.recv()
+    (head, small), (big_head, big) = receiver.recv(), receiver.recv()
     writer.join()
-    assert got_small[0] == "ok" and np.array_equal(got_small[1]["predict"], np.arange(3))
-    assert np.array_equal(got_large["x"], large["x"])
+    assert head == "ok" and np.array_equal(small["predict"], np.arange(3))
+    assert big_head == "big" and np.array_equal(big["x"], large["x"])
 
 
 def test_messages_read_together_are_kept_apart(pair) -> None:
     sender, receiver, _ = pair
-    for n in range(5):
-        sender.send(("call", n))  # all in the socket before the first read takes them at once
-    assert [receiver.recv() for _ in range(5)] == [("call", n) for n in range(5)]
+    for n in range(5):  # all in the pipe before the first read takes them at once
+        sender.send(("call", n), np.full(n, n) if n % 2 else n)
+    got = [receiver.recv() for _ in range(5)]
+    assert [head for head, _ in got] == [("call", n) for n in range(5)]
+    assert [body.tolist() if n % 2 else body for n, (_, body) in enumerate(got)] == [
+        0,
+        [1],
+        2,
+        [3, 3, 3],
+        4,
+    ]
 
 
 def test_a_closed_end_is_eof_even_mid_message(pair) -> None:
     sender, receiver, raw = pair
     sender.send(None)
-    assert receiver.recv() is None
-    os.write(raw, b"\x10\x00\x00\x00\x00\x00\x00\x00abc")  # says 16 bytes, sends 3, then closes
+    assert receiver.recv() == (None, None)
+    os.write(raw, b"\x10\x00\x00\x00\x00\x00\x00\x00abcd")  # says 16 bytes, sends 4, then closes
     os.close(raw)
     with pytest.raises(EOFError, match="mid-message"):
         receiver.recv()
     with pytest.raises(EOFError):
         receiver.recv()
+
+
+RAW = [
+    np.arange(3),
+    np.zeros((0, 5)),
+    np.array(3.5),  # 0-d
+    np.arange(6, dtype=">i4").reshape(2, 3),  # big-endian stays big-endian
+    np.array([True, False, True]),
+    np.array(["2020-01-01", "2021-06-30"], dtype="datetime64[ns]"),
+    np.arange(6, dtype=np.complex64),
+    np.arange(12.0).reshape(3, 4)[:, ::2],  # not contiguous
+    np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    np.random.default_rng(1).standard_normal((300, 300)),  # larger than one read
+]
+
+
+@pytest.mark.parametrize("array", RAW, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_arrays_arrive_equal_aligned_and_writable(pair, array) -> None:
+    sender, receiver, _ = pair
+    body = {"a": array, "b": np.arange(5, dtype=np.int8)}
+    writer = threading.Thread(target=lambda: (sender.send("one", array), sender.send("many", body)))
+    writer.start()
+    (head, one), (many_head, many) = receiver.recv(), receiver.recv()
+    writer.join()
+    assert (head, many_head) == ("one", "many")
+    for got, sent in [(one, array), (many["a"], array), (many["b"], body["b"])]:
+        assert type(got) is np.ndarray and got.dtype == sent.dtype and got.shape == sent.shape
+        assert np.array_equal(got, sent)
+        assert got.flags.writeable and got.flags.c_contiguous
+        assert got.size == 0 or got.ctypes.data % 16 == 0  # aligned, whatever the header's size
+    assert list(many) == ["a", "b"]
+
+
+def test_bodies_that_are_not_plain_arrays_are_pickled_whole(pair) -> None:
+    sender, receiver, _ = pair
+    frame = pd.DataFrame({"x": [1.0, 2.0], "city": ["Oslo", "Lima"]})
+    bodies = [
+        frame,
+        np.array(["cat", "dog"], dtype=object),
+        {"x": np.arange(2), "label": np.array(["a", "b"])},  # one column of strings: all pickled
+        np.zeros(2, dtype=[("a", "f8"), ("b", "i4")]),  # structured
+        None,
+        {},
+    ]
+    for body in bodies:
+        sender.send("h", body)
+        head, got = receiver.recv()
+        assert head == "h"
+        if isinstance(body, pd.DataFrame):
+            pd.testing.assert_frame_equal(got, body)
+        elif isinstance(body, dict):
+            assert list(got) == list(body)
+            assert all(np.array_equal(got[k], body[k]) for k in body)
+        elif body is None:
+            assert got is None
+        else:
+            assert got.dtype == body.dtype and np.array_equal(got, body)
+
+
+def test_repeated_layouts_reuse_their_meta_and_still_carry_each_message(pair) -> None:
+    sender, receiver, _ = pair
+    sent = [
+        (("predict",), np.array([[1.0, 2.0]])),
+        (("predict",), np.array([[3.0, 4.0]])),  # same layout, other values
+        (("predict",), np.array([[5.0, 6.0], [7.0, 8.0]])),  # more rows
+        (("predict",), np.array([[1, 2]], dtype="<i4")),
+        (("predict",), np.array([[1, 2]], dtype=">i4")),  # equal values, other byte order
+        (("predict", "proba"), np.array([[1.0, 2.0]])),  # another head
+        (["a", "list"], np.array([9.0])),  # an unhashable head is not cached, still sent
+    ]
+    for _ in range(2):
+        for head, body in sent:
+            sender.send(head, body)
+            got_head, got = receiver.recv()
+            assert got_head == head and got.dtype == body.dtype and np.array_equal(got, body)
+    assert len(sender._sent) == 5 and len(receiver._seen) == 5  # one per hashable layout
