@@ -25,6 +25,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -256,6 +257,39 @@ class Run:
     gen_cpu: float  # share of the load generator's core wrk used
     other_cpu: float  # share of the server core used by anything else (other work: noise)
     batch: float | None = None  # Seaway: mean requests per model call
+    rounds_p50_ms: list[float] = field(default_factory=list)  # each round's p50 (see combine)
+
+
+def combine(parts: list[Run]) -> Run:
+    """One cell from its rounds: counts summed, throughput over the summed time, and each
+    latency percentile the median of the rounds' (this machine has slow spells of seconds; the
+    rounds of all servers alternate, so a spell hits them alike and the median steps over it)."""
+    first = parts[0]
+    requests = sum(p.requests for p in parts)
+    seconds = sum(p.requests / p.rps for p in parts if p.rps)
+    detail: dict[str, int] = {}
+    for part in parts:
+        for key, count in part.error_detail.items():
+            detail[key] = detail.get(key, 0) + count
+    batches = [p.batch for p in parts if p.batch is not None]
+    return Run(
+        model=first.model,
+        concurrency=first.concurrency,
+        server=first.server,
+        rps=requests / seconds if seconds else 0.0,
+        p50_ms=statistics.median(p.p50_ms for p in parts),
+        p90_ms=statistics.median(p.p90_ms for p in parts),
+        p99_ms=statistics.median(p.p99_ms for p in parts),
+        max_ms=max(p.max_ms for p in parts),
+        requests=requests,
+        errors=sum(p.errors for p in parts),
+        error_detail=detail,
+        server_cpu=round(statistics.fmean(p.server_cpu for p in parts), 3),
+        gen_cpu=round(statistics.fmean(p.gen_cpu for p in parts), 3),
+        other_cpu=round(statistics.fmean(p.other_cpu for p in parts), 3),
+        batch=round(statistics.fmean(batches), 2) if batches else None,
+        rounds_p50_ms=[p.p50_ms for p in parts],
+    )
 
 
 def wrk(
@@ -414,6 +448,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1 s warm-up, 3 s per measurement")
     parser.add_argument("--duration", type=int, help="seconds measured per cell [10]")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up per cell [2]")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="split each cell's seconds into this many rounds, alternating servers [3]",
+    )
     parser.add_argument("--concurrency", default="1,32,64", help="comma-separated [1,32,64]")
     parser.add_argument("--models", default="rf,lr", help="comma-separated, of rf,lr [rf,lr]")
     parser.add_argument(
@@ -441,7 +481,7 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"unknown model in {args.models}; choose from rf, lr")
     if set(args.servers) - set(SERVERS) or "floor" not in args.servers:
         parser.error(f"--servers takes floor and any of {', '.join(SERVERS)}")
-    if args.duration < 1 or any(c < 1 for c in args.concurrency):
+    if args.duration < 1 or args.rounds < 1 or any(c < 1 for c in args.concurrency):
         parser.error("durations and concurrencies must be positive")
     return args
 
@@ -510,33 +550,40 @@ def build_servers(args: argparse.Namespace, tmp: Path) -> list[Server]:
 
 
 def measure(
-    args: argparse.Namespace, script: Path, server: Server, model: str, concurrency: int
+    args: argparse.Namespace,
+    script: Path,
+    server: Server,
+    model: str,
+    concurrency: int,
+    seconds: int,
+    warm: bool = True,
 ) -> Run:
     cores = (args.server_core, args.client_core)
-    if args.warmup:
+    if args.warmup and warm:
         wrk(script, server, concurrency, args.warmup, cores, model)
     profiled = (
-        args.profile is not None
+        warm  # the first round only
+        and args.profile is not None
         and server.name.startswith("seaway")
         and concurrency == max(args.concurrency)
         and server.process is not None
     )
     if not profiled:
-        return wrk(script, server, concurrency, args.duration, cores, model)
+        return wrk(script, server, concurrency, seconds, cores, model)
     assert server.process is not None
     stem = f"{server.name}-{model}-c{concurrency}"
     main_out = args.profile / f"{stem}-server.txt"
     spies = [
         layers.record(
             pid,
-            args.duration,
+            seconds,
             main_out if pid == server.process.pid else args.profile / f"{stem}-{pid}.txt",
             args.client_core,
         )
         for pid in server.pids
     ]
     try:
-        result = wrk(script, server, concurrency, args.duration, cores, model)
+        result = wrk(script, server, concurrency, seconds, cores, model)
     finally:
         for spy in spies:
             try:
@@ -619,8 +666,18 @@ def run(args: argparse.Namespace) -> int:
             for name in args.models:
                 script = wrk_script(tmp / f"{name}.lua", f"/v2/models/{name}/infer", bodies)
                 for concurrency in args.concurrency:
-                    for server in servers:  # side by side: each cell runs every server in turn
-                        result = measure(args, script, server, name, concurrency)
+                    # side by side: each round runs every server in turn
+                    parts: list[list[Run]] = [[] for _ in servers]
+                    seconds = max(1, args.duration // args.rounds)
+                    for index in range(args.rounds):
+                        for server, done in zip(servers, parts, strict=True):
+                            done.append(
+                                measure(
+                                    args, script, server, name, concurrency, seconds, index == 0
+                                )
+                            )
+                    for server, done in zip(servers, parts, strict=True):
+                        result = combine(done)
                         runs.append(result)
                         print(
                             f"  {name} c={concurrency:<3} {server.name:<14} {result.rps:>8.0f} "
@@ -645,6 +702,7 @@ def run(args: argparse.Namespace) -> int:
             "settings": {
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
+                "rounds": args.rounds,
                 "server_core": args.server_core,
                 "client_core": args.client_core,
                 "servers": {s.name: s.argv[1:] for s in servers},

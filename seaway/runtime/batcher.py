@@ -36,6 +36,7 @@ from seaway.errors import (
     SeawayError,
     ServerBusyError,
 )
+from seaway.runtime.deadlines import Deadlines
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class BatcherClosedError(ModelUnavailableError):
 
 
 class _Request:
-    __slots__ = ("dispatched", "future", "inputs", "key", "rows")
+    __slots__ = ("dispatched", "future", "inputs", "key", "rows", "timeout")
 
     def __init__(self, inputs: Any, rows: int, future: asyncio.Future[Outputs]):
         self.inputs = inputs
@@ -61,12 +62,28 @@ class _Request:
         self.future = future
         self.dispatched = False
         self.key: Hashable | None = _UNKNOWN
+        self.timeout = 0.0
 
     def merge_key(self) -> Hashable | None:
         """Computed once, and only when another request could join this one's batch."""
         if self.key is _UNKNOWN:
             self.key = _merge_key(self.inputs, self.rows)
         return self.key
+
+
+class _Expiry:
+    """A lone request's deadline: it cancels the request's task (see ``_alone``)."""
+
+    __slots__ = ("fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        assert task is not None, "submit runs in a task"
+        self.task = task
+        self.fired = False
+
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()
 
 
 class AdaptiveBatcher:
@@ -118,6 +135,7 @@ class AdaptiveBatcher:
         self._last_arrival = 0.0
         self._last_batch_requests = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deadlines = Deadlines()
         self._closing = False
         self._idle: asyncio.Event | None = None
         self._concurrency = 0
@@ -150,8 +168,7 @@ class AdaptiveBatcher:
 
         ``timeout`` bounds queueing and predicting: past it the caller gets
         ``InferenceTimeoutError`` (a request still queued leaves the queue; a dispatched one's
-        rows are dropped when its batch returns). A timer on the request, rather than
-        ``asyncio.timeout`` around the caller, which costs a cancellation scope per request.
+        rows are dropped when its batch returns). Deadlines share one timer (deadlines.py).
         """
         if self._closing:
             raise BatcherClosedError(f"{self._name} is shutting down; send the request again")
@@ -185,9 +202,10 @@ class AdaptiveBatcher:
                 self._gather()  # under load, though a replica is free: let the batch fill
             else:
                 self._pump()
-        timer = (
-            None if timeout is None else loop.call_later(timeout, self._expire, request, timeout)
-        )
+        token = None
+        if timeout is not None:
+            request.timeout = timeout
+            token = self._deadlines.add(timeout, self._expire, request)
         try:
             return await request.future
         except asyncio.CancelledError:
@@ -195,8 +213,8 @@ class AdaptiveBatcher:
                 self._forget(request)
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
+            if token is not None:
+                self._deadlines.discard(token)
 
     async def _alone(self, inputs: Any, rows: int, timeout: float | None) -> Outputs:
         """A request that finds the model idle and nobody waiting goes at once, in its caller's
@@ -208,19 +226,25 @@ class AdaptiveBatcher:
         started = loop.time()
         try:
             self._report(rows, 1)
-            deadline = None if timeout is None else asyncio.timeout(timeout)
+            expiry = token = None
+            if timeout is not None:
+                expiry = _Expiry(asyncio.current_task())
+                token = self._deadlines.add(timeout, _Expiry.fire, expiry)
             try:
-                if deadline is None:
-                    return dict(await self._run_batch(inputs))
-                async with deadline:
-                    return dict(await self._run_batch(inputs))
+                return dict(await self._run_batch(inputs))
+            except asyncio.CancelledError:
+                # our deadline cancelled the task, and nobody else did: a timeout
+                if expiry is not None and expiry.fired and expiry.task.uncancel() == 0:
+                    raise self._timed_out(timeout or 0.0) from None
+                raise
             except Exception as exc:
-                if deadline is not None and deadline.expired() and timeout is not None:
-                    raise self._timed_out(timeout) from None
                 error = _translate(exc)
                 if error is exc:
                     raise
                 raise error from exc
+            finally:
+                if token is not None:
+                    self._deadlines.discard(token)
         finally:
             self._batch_seconds += 0.2 * (loop.time() - started - self._batch_seconds)
             self._in_flight -= 1
@@ -233,10 +257,10 @@ class AdaptiveBatcher:
             f"{self._name} did not answer within {timeout:g} s (its timeout)"
         )
 
-    def _expire(self, request: _Request, timeout: float) -> None:
+    def _expire(self, request: _Request) -> None:
         if request.future.done():
             return
-        request.future.set_exception(self._timed_out(timeout))
+        request.future.set_exception(self._timed_out(request.timeout))
         if not request.dispatched:
             self._forget(request)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from seaway.errors import InferenceTimeoutError, ModelLoadError, ModelUnavailableError
+from seaway.runtime.deadlines import Deadlines
 from seaway.runtime.replica import Replica, ReplicaDiedError, ReplicaSpec, ReplicaTimeoutError
 
 log = logging.getLogger("seaway.runtime.pool")
@@ -52,6 +53,7 @@ class ReplicaPool:
             raise ValueError("a pool needs at least one replica")
         self.spec = spec
         self.timeout = timeout
+        self._deadlines = Deadlines()
         self._replicas = [self._new_replica(index) for index in range(replicas)]
         #: Callers waiting for a replica to free up (woken in order; each looks again).
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -66,7 +68,7 @@ class ReplicaPool:
         self.error: str | None = None
 
     def _new_replica(self, index: int) -> Replica:
-        replica = Replica(self.spec, index)
+        replica = Replica(self.spec, index, self._deadlines)
         replica.on_idle = self._on_replica_idle
         replica.on_hung = lambda: self._hung(replica)
         return replica

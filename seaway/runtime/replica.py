@@ -37,6 +37,7 @@ from seaway.errors import (
 )
 from seaway.packaging.signature import split_outputs
 from seaway.runtime.channel import Channel
+from seaway.runtime.deadlines import Deadlines
 
 PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
@@ -65,9 +66,11 @@ class ReplicaSpec:
 class Replica:
     """Parent-side handle of one replica process."""
 
-    def __init__(self, spec: ReplicaSpec, index: int) -> None:
+    def __init__(self, spec: ReplicaSpec, index: int, deadlines: Deadlines | None = None) -> None:
         self.spec = spec
         self.index = index
+        #: call timeouts (shared by a pool's replicas: one timer for all)
+        self._deadlines = deadlines or Deadlines()
         #: the pipes' ends we hold, (from the child, to the child); _channel speaks over them
         self._conns: tuple[Connection, Connection] | None = None
         self._channel: Channel | None = None
@@ -172,17 +175,16 @@ class Replica:
         raise PredictionError(text)
 
     async def _receive(self, timeout: float | None = None) -> Any:
-        """The next message; a timer rather than ``asyncio.timeout``, which costs a cancellation
-        scope per call on the hot path."""
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = None if timeout is None else loop.call_later(timeout, _time_out, waiter)
+        """The next message; ``ReplicaTimeoutError`` past ``timeout`` (see deadlines.py for why
+        not ``asyncio.timeout``)."""
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        token = None if timeout is None else self._deadlines.add(timeout, _time_out, waiter)
         try:
             return await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+            if token is not None:
+                self._deadlines.discard(token)
 
     def _on_readable(self) -> None:
         assert self._channel is not None

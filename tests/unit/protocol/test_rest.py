@@ -1153,3 +1153,81 @@ def test_error_body(message: str) -> None:
     body = encode_error(message)
     assert orjson.loads(body) == {"error": message}
     assert list(orjson.loads(body)) == ["error"]
+
+
+PLAIN = [
+    {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 3], "data": [1.5, 2, -3]}]},
+    {
+        "id": "req-1",
+        "inputs": [
+            {"name": "a", "datatype": "INT8", "shape": [2], "data": [[-128], [127]]},
+            {"shape": [3], "data": [True, False, True], "datatype": "BOOL", "name": "b"},
+            {"name": "c", "datatype": "FP16", "shape": [0, 2], "data": []},
+        ],
+        "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+    },
+    {
+        "inputs": [{"name": "u", "datatype": "UINT64", "shape": [2], "data": [0, 2**64 - 1]}],
+        "outputs": [],
+    },
+]
+
+
+@pytest.mark.parametrize("doc", PLAIN)
+def test_plain_requests_decode_as_the_checked_path_does(doc: dict[str, Any]) -> None:
+    """Plain requests take a short path; the same request with an (empty) "parameters" takes the
+    checked one. Both must give the same request."""
+    short = decode_json(doc)
+    checked = decode_json({**doc, "parameters": {}})
+    assert [t.data.dtype for t in short.inputs] == [t.data.dtype for t in checked.inputs]
+    assert all(
+        np.array_equal(a.data, b.data) for a, b in zip(short.inputs, checked.inputs, strict=True)
+    )
+
+    def described(request: InferRequest) -> list[Any]:
+        return [(t.name, t.datatype, t.shape, dict(t.parameters)) for t in request.inputs]
+
+    assert described(short) == described(checked)
+    assert (short.id, short.outputs, short.binary_output, dict(short.parameters)) == (
+        checked.id,
+        checked.outputs,
+        checked.binary_output,
+        dict(checked.parameters),
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"inputs": [{"name": "x", "datatype": "FP64", "shape": [2], "data": [1.0]}]}, "needs 2"),
+        ({"inputs": [{"name": "x", "datatype": "INT8", "shape": [1], "data": [1.5]}]}, "element 0"),
+        (
+            {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [True]}]},
+            "a boolean",
+        ),
+        ({"inputs": [{"name": "x", "datatype": "FP8", "shape": [1], "data": [1]}]}, "FP8"),
+        ({"inputs": [{"name": "x", "datatype": "FP64", "shape": [-1], "data": [1]}]}, "shape"),
+        (
+            {
+                "inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1]}] * 2,
+            },
+            "more than once",
+        ),
+        (
+            {
+                "inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1]}],
+                "outputs": [{"name": ""}],
+            },
+            r"outputs\[0\]",
+        ),
+        (
+            {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1]}], "id": 3},
+            '"id"',
+        ),
+    ],
+)
+def test_plain_requests_with_a_problem_get_the_checked_paths_message(
+    doc: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        decode_json(doc)
