@@ -117,9 +117,14 @@ class ReplicaPool:
 
     async def call(self, inputs: Any, outputs: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
         for attempt in (1, 2):
-            replica = await self._acquire()
+            replica = self._take_free() or await self._acquire()
             try:
-                return await self._call_one(replica, inputs, outputs)
+                return await replica.call(inputs, outputs, self.timeout)
+            except ReplicaTimeoutError:
+                self._hung(replica)
+                raise InferenceTimeoutError(
+                    f"the model did not answer within {self.timeout:g} s; its replica was restarted"
+                ) from None
             except ReplicaDiedError as exc:
                 self._schedule_restart(replica)
                 if attempt == 2:
@@ -132,17 +137,6 @@ class ReplicaPool:
                 self._release(replica)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _call_one(
-        self, replica: Replica, inputs: Any, outputs: Sequence[str]
-    ) -> dict[str, np.ndarray[Any, Any]]:
-        try:
-            return await replica.call(inputs, outputs, self.timeout)
-        except ReplicaTimeoutError:
-            self._hung(replica)
-            raise InferenceTimeoutError(
-                f"the model did not answer within {self.timeout:g} s; its replica was restarted"
-            ) from None
-
     def _hung(self, replica: Replica) -> None:
         """A call outlived the timeout, whether its caller waited or left: kill and replace."""
         log.warning(
@@ -153,30 +147,36 @@ class ReplicaPool:
         replica.kill()
         self._schedule_restart(replica)
 
-    async def _acquire(self) -> Replica:
-        """The least-used free replica; waits while all are busy or restarting.
+    def _take_free(self) -> Replica | None:
+        """Reserve the least-used free replica, if any (no ``await``: the common case).
 
         Checking and reserving happen with no ``await`` in between, so no lock is needed on the
         one event loop; a replica that died is seen by its closed pipe (``connected``), which
         costs no system call, unlike ``Process.is_alive``.
         """
+        if self.state in (PoolState.FAILED, PoolState.STOPPED):
+            raise ModelUnavailableError(
+                f"the model is unavailable: {self.error or self.state.value}"
+            )
+        chosen: Replica | None = None
+        for replica in self._replicas:
+            if (
+                replica.connected
+                and not replica.busy  # still answering a call whose caller left
+                and replica.index not in self._reserved
+                and replica.index not in self._restarting
+                and (chosen is None or replica.calls < chosen.calls)
+            ):
+                chosen = replica
+        if chosen is not None:
+            self._reserved.add(chosen.index)
+        return chosen
+
+    async def _acquire(self) -> Replica:
+        """A free replica, waiting while all are busy or restarting."""
         while True:
-            if self.state in (PoolState.FAILED, PoolState.STOPPED):
-                raise ModelUnavailableError(
-                    f"the model is unavailable: {self.error or self.state.value}"
-                )
-            chosen: Replica | None = None
-            for replica in self._replicas:
-                if (
-                    replica.connected
-                    and not replica.busy  # still answering a call whose caller left
-                    and replica.index not in self._reserved
-                    and replica.index not in self._restarting
-                    and (chosen is None or replica.calls < chosen.calls)
-                ):
-                    chosen = replica
+            chosen = self._take_free()
             if chosen is not None:
-                self._reserved.add(chosen.index)
                 return chosen
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)

@@ -153,10 +153,14 @@ class Replica:
             self.busy = False
             raise ReplicaDiedError(f"replica {self.index} exited") from exc
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        # what _receive does, inline: this is on every request's path
+        waiter = self._waiter = loop.create_future()
+        token = None if timeout is None else self._deadlines.add(timeout, _time_out, waiter)
+        sent = loop.time()
         try:
-            message = await self._receive(timeout)
+            message = await waiter
         except asyncio.CancelledError:
+            deadline = None if timeout is None else sent + timeout
             self._orphaned = self._channel is not None  # the answer is still to come
             self.busy = self._orphaned
             if self._orphaned and deadline is not None:  # a hung model is still found out
@@ -165,6 +169,10 @@ class Replica:
         except BaseException:
             self.busy = False
             raise
+        finally:
+            self._waiter = None
+            if token is not None:
+                self._deadlines.discard(token)
         self.busy = False
         head, body = message
         if head == "ok":

@@ -7,7 +7,7 @@ become tensors again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,10 +111,11 @@ class ServedModel:
             await batcher.close(drain=drain)
         await self.pool.stop()
 
-    async def predict(
+    def predict(
         self, native: Any, rows: int, outputs: Sequence[str], timeout: float | None = None
-    ) -> dict[str, np.ndarray[Any, Any]]:
-        """``outputs`` of these ``rows``; ``timeout`` covers queueing and the model call."""
+    ) -> Awaitable[dict[str, np.ndarray[Any, Any]]]:
+        """``outputs`` of these ``rows``; ``timeout`` covers queueing and the model call. (The
+        batcher's coroutine itself, not one more around it: this is on every request's path.)"""
         key = tuple(outputs)
         batcher = self._batchers.get(key)
         if batcher is None:
@@ -127,7 +128,7 @@ class ServedModel:
                 on_batch=self._on_batch,
                 name=f"model {self.name!r} version {self.version}",
             )
-        return await batcher.submit(native, rows, timeout)
+        return batcher.submit(native, rows, timeout)
 
     # ---- conversion ---------------------------------------------------------------------------
 
