@@ -32,7 +32,7 @@ import orjson
 import serving
 
 ROUNDS = 3
-REPLICA_CALL = "seaway: Replica.call (pickle, pipe, child predicts, back)"
+REPLICA_CALL = "seaway: Replica.call (framed arrays, pipe, child predicts, back)"
 
 
 def timed(fn: Callable[[], Any], n: int) -> float:
@@ -185,7 +185,7 @@ async def measure(which: str, n: int) -> list[tuple[str, float]]:
                 asgi_call(app, route, body), n)),
             ("seaway: DataPlane.infer (batcher, pool, replica)", await timed_async(
                 lambda: plane.infer(request), n)),
-            ("seaway: ReplicaPool.call (acquire, asyncio.timeout, replica)", await timed_async(
+            ("seaway: ReplicaPool.call (free replica, deadline, replica)", await timed_async(
                 lambda: served.pool.call(native, ["predict"]), n)),
             (REPLICA_CALL, await timed_async(
                 lambda: replica.call(native, ["predict"]), n)),
@@ -193,7 +193,7 @@ async def measure(which: str, n: int) -> list[tuple[str, float]]:
                 lambda: _predict(loaded, native, ["predict"]), n)),
             ("process hop alone: echo child, same pipe protocol", await pipe_round_trip(
                 native, n)),
-            ("pickle dumps+loads of one call", timed(
+            ("pickle dumps+loads of one call (what the wire no longer does)", timed(
                 lambda: pickle.loads(pickle.dumps((native, ("predict",)))), n)),
             ("seaway: rest.decode_infer_request", timed(lambda: rest.decode_infer_request(
                 body, model_name=which, model_version=None, header_length=None), n)),

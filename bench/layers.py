@@ -44,7 +44,8 @@ LAYERS = [
     (
         "data plane, batcher, pool (+ asyncio timeout, wait_for, locks)",
         r"seaway/serving/dataplane\.py|seaway/runtime/batcher\.py|seaway/runtime/pool\.py"
-        r"|seaway/serving/model\.py|asyncio/timeouts\.py|asyncio/tasks\.py|asyncio/locks\.py",
+        r"|seaway/serving/model\.py|seaway/runtime/deadlines\.py|asyncio/timeouts\.py|asyncio/tasks\.py"
+        r"|asyncio/locks\.py",
     ),
     (
         "Seaway HTTP adapter (guard, request id, metrics, read_body)",
