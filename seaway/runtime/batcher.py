@@ -246,11 +246,7 @@ class AdaptiveBatcher:
                 if token is not None:
                     self._deadlines.discard(token)
         finally:
-            self._batch_seconds += 0.2 * (loop.time() - started - self._batch_seconds)
-            self._in_flight -= 1
-            if self._queued:
-                self._gather()  # requests arrived meanwhile: we are under load
-            self._check_idle()
+            self._finished(started)
 
     def _timed_out(self, timeout: float) -> InferenceTimeoutError:
         return InferenceTimeoutError(
@@ -393,7 +389,12 @@ class AdaptiveBatcher:
             logger.exception("batch for %s failed", self._name)
             for request in batch:
                 _fail(request, _translate(exc))
-        self._batch_seconds += 0.2 * (loop.time() - started - self._batch_seconds)
+        self._finished(started)
+
+    def _finished(self, started: float) -> None:
+        """A model call ended: its slot frees, and requests that waited for it go."""
+        assert self._loop is not None
+        self._batch_seconds += 0.2 * (self._loop.time() - started - self._batch_seconds)
         self._in_flight -= 1
         if self._queued:
             self._gather()  # requests waited for this replica: we are under load

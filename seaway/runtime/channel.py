@@ -62,19 +62,13 @@ class Channel:
         arrays = _raw_arrays(body)
         if arrays is None:
             meta = pickle.dumps((_PICKLED, head, body), protocol=pickle.HIGHEST_PROTOCOL)
-            start = _aligned(_FRAME.size + len(meta))
-            prefix = (
-                _FRAME.pack(start - 8, len(meta)) + meta + bytes(start - _FRAME.size - len(meta))
-            )
-            _write_all(self.write_fd, prefix)
+            _write_all(self.write_fd, _frame_start(meta, 0)[0])
             return
         prefix, size = self._prefix(head, body, arrays)
         if size < _CHUNK:  # one write of one small copy
             parts = [prefix]
             for _, array in arrays:
-                parts.append(array.tobytes())
-                if array.nbytes % _ALIGN:
-                    parts.append(_PADDING[: _aligned(array.nbytes) - array.nbytes])
+                parts += (array.tobytes(), _padding(array.nbytes))
             _write_all(self.write_fd, b"".join(parts))
             return
         _write_all(self.write_fd, prefix)
@@ -82,8 +76,7 @@ class Channel:
             if array.nbytes:
                 flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
                 _write_all(self.write_fd, memoryview(flat))  # type: ignore[arg-type]
-            if array.nbytes % _ALIGN:
-                _write_all(self.write_fd, _PADDING[: _aligned(array.nbytes) - array.nbytes])
+            _write_all(self.write_fd, _padding(array.nbytes))
 
     def recv(self) -> tuple[Any, Any]:
         """The next ``(head, body)``; ``EOFError`` when the other end has closed."""
@@ -148,10 +141,7 @@ class Channel:
         if found is None:
             layout = tuple([(name, a.dtype.str, a.shape) for name, a in arrays])
             meta = pickle.dumps((kind, head, layout), protocol=pickle.HIGHEST_PROTOCOL)
-            start = _aligned(_FRAME.size + len(meta))
-            size = start + sum([_aligned(a.nbytes) for _, a in arrays])
-            pad = bytes(start - _FRAME.size - len(meta))
-            found = (_FRAME.pack(size - 8, len(meta)) + meta + pad, size)
+            found = _frame_start(meta, sum([_aligned(a.nbytes) for _, a in arrays]))
             if key is not None:
                 _remember(self._sent, key, found)
         return found
@@ -194,6 +184,17 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_SIZE:
         cache.clear()
     cache[key] = value
+
+
+def _frame_start(meta: bytes, arrays_size: int) -> tuple[bytes, int]:
+    """The frame up to its arrays (length, meta length, meta, padding) and the frame's size."""
+    start = _aligned(_FRAME.size + len(meta))
+    size = start + arrays_size
+    return _FRAME.pack(size - 8, len(meta)) + meta + bytes(start - _FRAME.size - len(meta)), size
+
+
+def _padding(size: int) -> bytes:
+    return _PADDING[: _aligned(size) - size]
 
 
 def _aligned(size: int) -> int:

@@ -84,7 +84,7 @@ class Replica:
         self.on_idle: Callable[[], None] | None = None
         #: called when an orphaned call outlives its timeout (the owner kills the replica)
         self.on_hung: Callable[[], None] | None = None
-        self._orphan_timer: asyncio.TimerHandle | None = None
+        self._orphan_token: int | None = None
         self.calls = 0
         self.started_at = 0.0
 
@@ -152,27 +152,19 @@ class Replica:
         except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
             self.busy = False
             raise ReplicaDiedError(f"replica {self.index} exited") from exc
-        loop = asyncio.get_running_loop()
-        # what _receive does, inline: this is on every request's path
-        waiter = self._waiter = loop.create_future()
-        token = None if timeout is None else self._deadlines.add(timeout, _time_out, waiter)
-        sent = loop.time()
+        sent = time.monotonic()
         try:
-            message = await waiter
+            message = await self._receive(timeout)
         except asyncio.CancelledError:
-            deadline = None if timeout is None else sent + timeout
             self._orphaned = self._channel is not None  # the answer is still to come
             self.busy = self._orphaned
-            if self._orphaned and deadline is not None:  # a hung model is still found out
-                self._orphan_timer = loop.call_at(deadline, self._orphan_hung)
+            if self._orphaned and timeout is not None:  # a hung model is still found out
+                left = max(sent + timeout - time.monotonic(), 0.0)
+                self._orphan_token = self._deadlines.add(left, _orphan_hung, self)
             raise
         except BaseException:
             self.busy = False
             raise
-        finally:
-            self._waiter = None
-            if token is not None:
-                self._deadlines.discard(token)
         self.busy = False
         head, body = message
         if head == "ok":
@@ -214,15 +206,10 @@ class Replica:
         elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(message)
 
-    def _orphan_hung(self) -> None:
-        self._orphan_timer = None
-        if self._orphaned and self.on_hung is not None:
-            self.on_hung()
-
     def _cancel_orphan_timer(self) -> None:
-        if self._orphan_timer is not None:
-            self._orphan_timer.cancel()
-            self._orphan_timer = None
+        if self._orphan_token is not None:
+            self._deadlines.discard(self._orphan_token)
+            self._orphan_token = None
 
     def _detach(self) -> None:
         if self._conns is not None:
@@ -256,6 +243,12 @@ class Replica:
         while process is not None and process.is_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self.kill()
+
+
+def _orphan_hung(replica: Replica) -> None:
+    replica._orphan_token = None
+    if replica._orphaned and replica.on_hung is not None:
+        replica.on_hung()
 
 
 def _time_out(waiter: asyncio.Future[Any]) -> None:

@@ -99,12 +99,7 @@ class DataPlane:
         model = self._ready(request.model_name, request.model_version)
         native, rows = model.native_inputs(request.inputs)
         outputs = model.requested_outputs([o.name for o in request.outputs])
-        try:  # what _predict does, inline: this is on every request's path
-            results = await model.predict(native, rows, outputs, self._timeout(model))
-        except BatcherClosedError:
-            model, results = await self._successor(
-                model, request.model_version, native, rows, outputs
-            )
+        model, results = await self._predict(model, request.model_version, native, rows, outputs)
         return InferResponse(
             model_name=model.name,
             model_version=model.version,
@@ -138,18 +133,12 @@ class DataPlane:
         try:
             return model, await model.predict(native, rows, outputs, self._timeout(model))
         except BatcherClosedError:
-            return await self._successor(model, version, native, rows, outputs)
-
-    async def _successor(
-        self, model: ServedModel, version: str | None, native: Any, rows: int, outputs: list[str]
-    ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
-        successor = self.get(model.name, version)
-        if successor is model:
-            raise BatcherClosedError(
-                f"model {model.name!r} version {model.version} is shutting down; send the "
-                "request again"
+            successor = self.get(model.name, version)
+            if successor is model:
+                raise
+            return successor, await successor.predict(
+                native, rows, outputs, self._timeout(successor)
             )
-        return successor, await successor.predict(native, rows, outputs, self._timeout(successor))
 
     def _timeout(self, model: ServedModel) -> float | None:
         return model.options.timeout or self.request_timeout

@@ -116,17 +116,22 @@ def test_a_hung_call_times_out_and_its_replica_is_replaced(package: Path) -> Non
     run(main())
 
 
+async def cancel_while_predicting(pool: ReplicaPool, row: list[float]) -> None:
+    """Start a call of ``row``, then cancel its caller while the child is predicting."""
+    call = asyncio.ensure_future(pool.call(np.array([row]), ["predict"]))
+    await asyncio.sleep(0.1)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
 def test_a_cancelled_callers_answer_never_reaches_the_next_call(package: Path) -> None:
     async def main() -> None:
         pool = ReplicaPool(ReplicaSpec(str(package)), replicas=1)
         await pool.start()
         try:
             [pid] = pool.pids
-            slow = asyncio.ensure_future(pool.call(np.array([[-4.0, 1.0]]), ["predict"]))
-            await asyncio.sleep(0.1)  # the child is predicting
-            slow.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await slow
+            await cancel_while_predicting(pool, [-4.0, 1.0])  # takes half a second
             started = time.monotonic()
             result = await pool.call(np.array([[5.0, 5.0]]), ["predict"])
             np.testing.assert_array_equal(result["predict"], [[10.0, 10.0]])  # not [[-8, 2]]
@@ -146,11 +151,7 @@ def test_a_hung_call_whose_caller_left_is_still_killed_at_its_timeout(package: P
         await pool.start()
         try:
             [hung] = pool.pids
-            call = asyncio.ensure_future(pool.call(np.array([[-1.0, 0.0]]), ["predict"]))
-            await asyncio.sleep(0.1)
-            call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
+            await cancel_while_predicting(pool, [-1.0, 0.0])  # hangs
             result = await pool.call(np.ones((1, 2)), ["predict"])  # waits for the restart
             np.testing.assert_array_equal(result["predict"], 2 * np.ones((1, 2)))
             assert pool.pids != [hung] and pool.restarts == 1
