@@ -168,6 +168,8 @@ def split_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> dict[str, Any
 
 def to_numpy(value: Any) -> Any:
     """Tensors of other frameworks (torch) expose ``numpy()``; everything else passes through."""
+    if type(value) is np.ndarray:  # the common case, without two failed attribute lookups
+        return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         return value.detach().cpu().numpy()
     return value

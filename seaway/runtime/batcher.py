@@ -228,7 +228,7 @@ class AdaptiveBatcher:
             self._report(rows, 1)
             expiry = token = None
             if timeout is not None:
-                expiry = _Expiry(asyncio.current_task())
+                expiry = _Expiry(asyncio.current_task(loop))
                 token = self._deadlines.add(timeout, _Expiry.fire, expiry)
             try:
                 return dict(await self._run_batch(inputs))

@@ -55,16 +55,49 @@ class Channel:
         self.write_fd = write_fd
         self._pending = b""
         #: pickled metas by what they describe, and back: pickling costs more than the raw copy
-        self._sent: dict[Any, tuple[bytes, int]] = {}
+        self._sent: dict[Any, tuple[bytes, int, tuple[bytes, ...]]] = {}
         self._seen: dict[bytes, tuple[int, Any, Any]] = {}
 
     def send(self, head: Any, body: Any = None) -> None:
+        key: Any = None  # what fixes the frame's start: the head, names, dtypes and shapes
+        single = None
+        if type(body) is np.ndarray:  # a request's input: one array
+            key, single = (head, body.dtype, body.shape), body
+        elif type(body) is dict and body:  # an answer: arrays by name
+            if len(body) == 1:
+                ((name, value),) = body.items()
+                if type(value) is np.ndarray:
+                    key, single = (head, name, value.dtype, value.shape), value
+            else:
+                key = _layout_key(head, body)
+        try:
+            found = self._sent.get(key) if key is not None else None
+        except TypeError:  # an unhashable head: no caching
+            key, found = None, None
+        if found is not None and found[1] < _CHUNK:  # a known frame start, one small write
+            prefix, _, paddings = found
+            if single is not None:
+                data = b"".join((prefix, single.tobytes(), paddings[0]))
+            else:
+                parts = [prefix]
+                for value, padding in zip(body.values(), paddings, strict=True):
+                    parts += (value.tobytes(), padding)
+                data = b"".join(parts)
+            written = os.write(self.write_fd, data)
+            if written < len(data):  # a signal cut the write short
+                _write_all(self.write_fd, memoryview(data)[written:])
+            return
         arrays = _raw_arrays(body)
         if arrays is None:
             meta = pickle.dumps((_PICKLED, head, body), protocol=pickle.HIGHEST_PROTOCOL)
             _write_all(self.write_fd, _frame_start(meta, 0)[0])
             return
-        prefix, size = self._prefix(head, body, arrays)
+        kind = _ONE if type(body) is np.ndarray else _MANY
+        layout = tuple([(name, a.dtype.str, a.shape) for name, a in arrays])
+        meta = pickle.dumps((kind, head, layout), protocol=pickle.HIGHEST_PROTOCOL)
+        prefix, size = _frame_start(meta, sum([_aligned(a.nbytes) for _, a in arrays]))
+        if key is not None:  # pickling the meta costs more than copying a small array
+            _remember(self._sent, key, (prefix, size, tuple(_padding(a.nbytes) for _, a in arrays)))
         if size < _CHUNK:  # one write of one small copy
             parts = [prefix]
             for _, array in arrays:
@@ -85,9 +118,12 @@ class Channel:
             data += self._read()
         size, meta_size = _FRAME.unpack_from(data)
         end = 8 + size
-        if len(data) >= end:
+        if len(data) == end:  # the common case: one read, one message
+            self._pending = b""
+            frame: bytes | bytearray = data
+        elif len(data) > end:
             self._pending = data[end:]
-            frame: bytes | bytearray = data[:end] if len(data) > end else data
+            frame = data[:end]
         else:
             self._pending = b""
             frame = bytearray(end)
@@ -105,52 +141,41 @@ class Channel:
             kind, head, rest = pickle.loads(meta)
             if kind == _PICKLED:
                 return head, rest
-            layout = tuple(
-                (name, dtype, shape, _aligned(dtype.itemsize * math.prod(shape)))
-                for name, dtype, shape in ((n, np.dtype(d), s) for n, d, s in rest)
-            )
-            decoded = (kind, head, layout)
+            offset, placed = _aligned(_FRAME.size + meta_size), []
+            for name, dtype, shape in rest:  # each array's place in the frame, found once
+                dtype = np.dtype(dtype)
+                placed.append((name, dtype, shape, offset))
+                offset += _aligned(dtype.itemsize * math.prod(shape))
+            decoded = (kind, head, tuple(placed))
             if meta_size <= _CACHED_META and _hashable(head):
                 _remember(self._seen, meta, decoded)
         kind, head, layout = decoded
-        if isinstance(frame, bytes):  # arrays own a private, writable, aligned copy
+        if type(frame) is bytes:  # arrays own a private, writable, aligned copy
             frame = bytearray(frame)
-        offset = _aligned(_FRAME.size + meta_size)
+        if len(layout) == 1:
+            name, dtype, shape, offset = layout[0]
+            array = np.ndarray(shape, dtype, frame, offset)
+            return head, (array if kind == _ONE else {name: array})
         arrays = {}
-        for name, dtype, shape, padded in layout:
+        for name, dtype, shape, offset in layout:
             arrays[name] = np.ndarray(shape, dtype, frame, offset)
-            offset += padded
-        return head, (arrays[""] if kind == _ONE else arrays)
-
-    def _prefix(
-        self, head: Any, body: Any, arrays: list[tuple[str, np.ndarray[Any, Any]]]
-    ) -> tuple[bytes, int]:
-        """The frame up to the first array (length, pickled head and layout, padding) and the
-        frame's size: both follow from the head, dtypes and shapes, which a server sends again
-        and again, so they come from a cache."""
-        key: Any
-        if type(body) is np.ndarray:
-            kind, key = _ONE, (head, body.dtype, body.shape)
-        else:
-            kind, key = _MANY, (head, tuple([(n, a.dtype, a.shape) for n, a in arrays]))
-        found: tuple[bytes, int] | None
-        try:
-            found = self._sent.get(key)
-        except TypeError:  # an unhashable head: no caching
-            key, found = None, None
-        if found is None:
-            layout = tuple([(name, a.dtype.str, a.shape) for name, a in arrays])
-            meta = pickle.dumps((kind, head, layout), protocol=pickle.HIGHEST_PROTOCOL)
-            found = _frame_start(meta, sum([_aligned(a.nbytes) for _, a in arrays]))
-            if key is not None:
-                _remember(self._sent, key, found)
-        return found
+        return head, arrays
 
     def _read(self) -> bytes:
         data = os.read(self.read_fd, _CHUNK)
         if not data:
             raise EOFError("the other end closed")
         return data
+
+
+def _layout_key(head: Any, body: dict[Any, Any]) -> tuple[Any, ...] | None:
+    """The cache key of a dict of arrays, None when a value is not an array."""
+    key = [head]
+    for name, value in body.items():
+        if type(value) is not np.ndarray:
+            return None
+        key += (name, value.dtype, value.shape)
+    return tuple(key)
 
 
 def _raw_arrays(body: Any) -> list[tuple[str, np.ndarray[Any, Any]]] | None:

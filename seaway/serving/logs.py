@@ -9,11 +9,11 @@ object per line; ``text`` is for humans at a terminal.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from random import getrandbits as _random_bits
 from typing import Any
 
 import orjson
@@ -31,11 +31,14 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
 
 
 def new_request_id(given: str | None) -> str:
-    """The client's id when it is sane, else a new random one: 32 hex digits, like a UUID4's hex
-    (``uuid.uuid4`` builds and checks an object for the same 16 random bytes: 3 us a request)."""
+    """The client's id when it is sane, else a new random one: 32 hex digits, like a UUID4's hex.
+
+    An id names a request in logs, it guards nothing: ``random`` (seeded from the OS, reseeded
+    in forked children) takes 0.16 us where ``os.urandom`` makes a system call (0.9 us) and
+    ``uuid.uuid4`` builds and checks an object around it (3 us), on every request."""
     if given and _VALID_ID.match(given):
         return given
-    return os.urandom(16).hex()
+    return _random_bits(128).to_bytes(16).hex()
 
 
 class JsonFormatter(logging.Formatter):

@@ -547,7 +547,15 @@ def test_bf16_is_refused_with_what_to_send() -> None:
 
 
 @pytest.mark.parametrize(
-    ("datatype", "shown"), [("fp32", '"fp32"'), ("STRING", '"STRING"'), (None, "null"), (3, "3")]
+    ("datatype", "shown"),
+    [
+        ("fp32", '"fp32"'),
+        ("STRING", '"STRING"'),
+        (None, "null"),
+        (3, "3"),
+        ([], r"\[\]"),  # unhashable: once a TypeError (a 500) on the short path
+        ({"FP32": 1}, r'\{"FP32":1\}'),
+    ],
 )
 def test_unknown_datatype_lists_the_choices(datatype: Any, shown: str) -> None:
     with pytest.raises(

@@ -136,10 +136,22 @@ def test_repeated_layouts_reuse_their_meta_and_still_carry_each_message(pair) ->
         (("predict",), np.array([[1, 2]], dtype=">i4")),  # equal values, other byte order
         (("predict", "proba"), np.array([[1.0, 2.0]])),  # another head
         (["a", "list"], np.array([9.0])),  # an unhashable head is not cached, still sent
+        ("ok", {"predict": np.array([1, 0])}),  # answers: arrays by name
+        ("ok", {"predict": np.array([0, 1])}),
+        ("ok", {"predict": np.array([1.5, 0.5])}),  # same name, other dtype
+        ("ok", {"predict": np.array([1]), "proba": np.array([[0.2, 0.8]])}),
+        ("ok", {"predict": np.array([0]), "proba": np.array([[0.9, 0.1]])}),
+        ("ok", {"proba": np.array([[0.9, 0.1]]), "predict": np.array([0])}),  # other order
     ]
     for _ in range(2):
         for head, body in sent:
             sender.send(head, body)
             got_head, got = receiver.recv()
-            assert got_head == head and got.dtype == body.dtype and np.array_equal(got, body)
-    assert len(sender._sent) == 5 and len(receiver._seen) == 5  # one per hashable layout
+            assert got_head == head
+            if isinstance(body, dict):
+                assert list(got) == list(body)
+                for name, value in body.items():
+                    assert got[name].dtype == value.dtype and np.array_equal(got[name], value)
+            else:
+                assert got.dtype == body.dtype and np.array_equal(got, body)
+    assert len(sender._sent) == 9 and len(receiver._seen) == 9  # one per hashable layout
