@@ -79,7 +79,7 @@ def decode_infer_request(
     end = len(body) if header_length is None else header_length
     doc = _load_json(body if header_length is None else memoryview(body)[:end], header_length)
     if header_length is None and type(doc) is dict:
-        plain = _plain_request(doc, body, model_name, model_version)
+        plain = _plain_request(doc, model_name, model_version)
         if plain is not None:
             return plain
     if not isinstance(doc, dict):
@@ -128,7 +128,7 @@ _OUTPUT_KEYS = {"name"}
 
 
 def _plain_request(
-    doc: dict[str, Any], body: bytes, model_name: str, model_version: str | None
+    doc: dict[str, Any], model_name: str, model_version: str | None
 ) -> InferRequest | None:
     """The common request in the fewest steps: JSON tensors of numbers or booleans, outputs by
     name, no parameters. ``None`` for anything else, or anything wrong: the checked path then
@@ -138,8 +138,6 @@ def _plain_request(
     items, outputs, request_id = doc["inputs"], doc.get("outputs"), doc.get("id")
     if type(items) is not list or not items or not (request_id is None or type(request_id) is str):
         return None
-    # without a JSON true or false anywhere in the body, no boolean can hide among numbers
-    booleans = b"true" in body or b"false" in body
     tensors = []
     names: set[str] = set()
     for item in items:
@@ -156,7 +154,7 @@ def _plain_request(
                 return None
         names.add(name)
         dims = tuple(shape)
-        array = _from_json(item["data"], datatype, dims, name, booleans)
+        array = _from_json(item["data"], datatype, dims, name)
         tensors.append(Tensor(name, datatype, dims, array, {}))
     requested: tuple[RequestedOutput, ...] = ()
     if outputs is not None:
@@ -388,10 +386,9 @@ def _binary_size_problem(declared: int, available: int, header_length: int | Non
 
 
 def _from_json(
-    data: Any, datatype: Datatype, shape: tuple[int, ...], name: str, booleans: bool = True
+    data: Any, datatype: Datatype, shape: tuple[int, ...], name: str
 ) -> np.ndarray[Any, Any]:
-    """Input ``name``'s JSON ``data`` as an array. ``booleans=False`` says the body holds no JSON
-    ``true`` or ``false`` at all, so none can hide among numbers (see ``_hides_booleans``)."""
+    """Input ``name``'s JSON ``data`` as an array of ``datatype``."""
     if not isinstance(data, list):
         raise InvalidInputError(
             f'{_what(name, datatype)}: "data" must be a JSON array, not {_json_type(data)}'
@@ -414,7 +411,7 @@ def _from_json(
     if count == 0:
         return np.empty(shape, target)
     kind = array.dtype.kind
-    if kind not in _KINDS[datatype] or (booleans and kind != "b" and _hides_booleans(array, data)):
+    if kind not in _KINDS[datatype] or (kind != "b" and _hides_booleans(array, data)):
         # returns only for valid data numpy could not type: FP with nulls, UINT64 above 2**63
         _raise_bad_element(data, datatype, _what(name, datatype))
         array = np.asarray(data, dtype=np.float64 if target.kind == "f" else target)
