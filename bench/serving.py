@@ -446,13 +446,13 @@ SERVERS = {
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Seaway serving benchmark against a raw floor.")
     parser.add_argument("--quick", action="store_true", help="1 s warm-up, 3 s per measurement")
-    parser.add_argument("--duration", type=int, help="seconds measured per cell [10]")
+    parser.add_argument("--duration", type=int, help="seconds measured per cell [12]")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up per cell [2]")
     parser.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="split each cell's seconds into this many rounds, alternating servers [3]",
+        help="split each cell's seconds into this many rounds, alternating servers [6; 3 with "
+        "--quick]",
     )
     parser.add_argument("--concurrency", default="1,32,64", help="comma-separated [1,32,64]")
     parser.add_argument("--models", default="rf,lr", help="comma-separated, of rf,lr [rf,lr]")
@@ -472,7 +472,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--keep-logs", action="store_true", help="print the end of server logs")
     args = parser.parse_args()
-    args.duration = args.duration or (3 if args.quick else 10)
+    args.duration = args.duration or (3 if args.quick else 12)
+    args.rounds = args.rounds or (3 if args.quick else 6)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.models = args.models.split(",")
