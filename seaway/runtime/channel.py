@@ -74,30 +74,35 @@ class Channel:
             found = self._sent.get(key) if key is not None else None
         except TypeError:  # an unhashable head: no caching
             key, found = None, None
-        if found is not None and found[1] < _CHUNK:  # a known frame start, one small write
-            prefix, _, paddings = found
-            if single is not None:
-                data = b"".join((prefix, single.tobytes(), paddings[0]))
-            else:
-                parts = [prefix]
-                for value, padding in zip(body.values(), paddings, strict=True):
-                    parts += (value.tobytes(), padding)
-                data = b"".join(parts)
-            written = os.write(self.write_fd, data)
-            if written < len(data):  # a signal cut the write short
-                _write_all(self.write_fd, memoryview(data)[written:])
-            return
-        arrays = _raw_arrays(body)
-        if arrays is None:
-            meta = pickle.dumps((_PICKLED, head, body), protocol=pickle.HIGHEST_PROTOCOL)
-            _write_all(self.write_fd, _frame_start(meta, 0)[0])
-            return
-        kind = _ONE if type(body) is np.ndarray else _MANY
-        layout = tuple([(name, a.dtype.str, a.shape) for name, a in arrays])
-        meta = pickle.dumps((kind, head, layout), protocol=pickle.HIGHEST_PROTOCOL)
-        prefix, size = _frame_start(meta, sum([_aligned(a.nbytes) for _, a in arrays]))
-        if key is not None:  # pickling the meta costs more than copying a small array
-            _remember(self._sent, key, (prefix, size, tuple(_padding(a.nbytes) for _, a in arrays)))
+        if found is not None:  # a known frame start
+            prefix, size, paddings = found
+            if size < _CHUNK:  # the common message: one small write
+                if single is not None:
+                    data = b"".join((prefix, single.tobytes(), paddings[0]))
+                else:
+                    parts = [prefix]
+                    for value, padding in zip(body.values(), paddings, strict=True):
+                        parts += (value.tobytes(), padding)
+                    data = b"".join(parts)
+                written = os.write(self.write_fd, data)
+                if written < len(data):  # a signal cut the write short
+                    _write_all(self.write_fd, memoryview(data)[written:])
+                return
+            arrays = [("", single)] if single is not None else list(body.items())
+        else:
+            raw = _raw_arrays(body)
+            if raw is None:
+                meta = pickle.dumps((_PICKLED, head, body), protocol=pickle.HIGHEST_PROTOCOL)
+                _write_all(self.write_fd, _frame_start(meta, 0)[0])
+                return
+            arrays = raw
+            kind = _ONE if type(body) is np.ndarray else _MANY
+            layout = tuple([(name, a.dtype.str, a.shape) for name, a in arrays])
+            meta = pickle.dumps((kind, head, layout), protocol=pickle.HIGHEST_PROTOCOL)
+            prefix, size = _frame_start(meta, sum([_aligned(a.nbytes) for _, a in arrays]))
+            if key is not None:  # pickling the meta costs more than copying a small array
+                paddings = tuple(_padding(a.nbytes) for _, a in arrays)
+                _remember(self._sent, key, (prefix, size, paddings))
         if size < _CHUNK:  # one write of one small copy
             parts = [prefix]
             for _, array in arrays:

@@ -32,14 +32,29 @@ def test_small_and_large_messages_arrive_whole(pair) -> None:
     sender, receiver, _ = pair
     large = {"x": np.random.default_rng(0).standard_normal((500, 100))}  # 400 KB: many reads
     # a large message outgrows the pipe's buffer: the writer must run beside the reader
+    again = {"x": large["x"] + 1}  # the same layout: its frame start now comes from the cache
+    lone = np.arange(60_000.0)  # one large array, twice
     writer = threading.Thread(
-        target=lambda: (sender.send("ok", {"predict": np.arange(3)}), sender.send("big", large))
+        target=lambda: (
+            sender.send("ok", {"predict": np.arange(3)}),
+            sender.send("big", large),
+            sender.send("big", again),
+            sender.send(("predict",), lone),
+            sender.send(("predict",), lone[::-1]),  # not contiguous
+        )
     )
     writer.start()
-    (head, small), (big_head, big) = receiver.recv(), receiver.recv()
+    (head, small), (big_head, big), (_, big_again) = (
+        receiver.recv(),
+        receiver.recv(),
+        receiver.recv(),
+    )
+    (_, first), (_, second) = receiver.recv(), receiver.recv()
     writer.join()
     assert head == "ok" and np.array_equal(small["predict"], np.arange(3))
     assert big_head == "big" and np.array_equal(big["x"], large["x"])
+    assert np.array_equal(big_again["x"], again["x"])
+    assert np.array_equal(first, lone) and np.array_equal(second, lone[::-1])
 
 
 def test_messages_read_together_are_kept_apart(pair) -> None:
