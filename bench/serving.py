@@ -529,23 +529,30 @@ def servers_running(servers: list[Server], core: int, env: dict[str, str]) -> It
             signal.signal(sig, handler)
 
 
+def server_argv(name: str, port: int, models: list[str], tmp: Path) -> list[str]:
+    """The command line of server ``name`` (see SERVERS) for ``models`` pickled or registered
+    in ``tmp``."""
+    if name.startswith("floor"):
+        pickles = [f"--model={n}={tmp / f'{n}.pkl'}" for n in models]
+        argv = [sys.executable, str(HERE / "floor.py"), "--port", str(port), *pickles]
+        if name == "floor-isolated":
+            argv.append("--isolated")
+        return argv
+    argv = [
+        sys.executable, "-m", "seaway", "serve", *(f"models:/{n}/1" for n in models),
+        "--port", str(port), "--grpc-port", str(free_port()),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    if name == "seaway-nogrpc":
+        argv.append("--no-grpc")
+    return argv
+
+
 def build_servers(args: argparse.Namespace, tmp: Path) -> list[Server]:
     servers = []
     for name in args.servers:
         port = free_port()
-        if name.startswith("floor"):
-            models = [f"--model={n}={tmp / f'{n}.pkl'}" for n in args.models]
-            argv = [sys.executable, str(HERE / "floor.py"), "--port", str(port), *models]
-            if name == "floor-isolated":
-                argv.append("--isolated")
-        else:
-            argv = [
-                sys.executable, "-m", "seaway", "serve", *(f"models:/{n}/1" for n in args.models),
-                "--port", str(port), "--grpc-port", str(free_port()),
-                "--no-access-log", "--log-level", "warning",
-            ]  # fmt: skip
-            if name == "seaway-nogrpc":
-                argv.append("--no-grpc")
+        argv = server_argv(name, port, args.models, tmp)
         servers.append(Server(name, port, argv, tmp / f"{name}.log"))
     return servers
 

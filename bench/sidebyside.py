@@ -32,28 +32,16 @@ from pathlib import Path
 
 import serving  # bench/serving.py, beside this file
 
-HERE = Path(__file__).resolve().parent
-
 
 def build(spec: str, tmp: Path) -> serving.Server:
-    port = serving.free_port()
     kind, _, tree = spec.partition("@")
-    if kind in ("floor", "floor-isolated"):
-        argv = [sys.executable, str(HERE / "floor.py"), "--port", str(port)]
-        argv.append(f"--model=lr={tmp / 'lr.pkl'}")
-        if kind == "floor-isolated":
-            argv.append("--isolated")
-    elif kind == "seaway":
-        argv = [
-            sys.executable, "-m", "seaway", "serve", "models:/lr/1", "--port", str(port),
-            "--grpc-port", str(serving.free_port()), "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
-        if tree:
-            argv = ["env", f"PYTHONPATH={Path(tree).resolve()}", *argv]
-    else:
+    if kind not in ("floor", "floor-isolated", "seaway") or (tree and kind != "seaway"):
         raise serving.BenchError(f"unknown server {spec!r}: floor, floor-isolated, seaway[@DIR]")
-    name = spec.replace("/", "_")
-    return serving.Server(spec, port, argv, tmp / f"{name}.log")
+    port = serving.free_port()
+    argv = serving.server_argv(kind, port, ["lr"], tmp)
+    if tree:
+        argv = ["env", f"PYTHONPATH={Path(tree).resolve()}", *argv]
+    return serving.Server(spec, port, argv, tmp / f"{spec.replace('/', '_')}.log")
 
 
 def process_cpu(pid: int) -> float:
@@ -88,7 +76,7 @@ def one_round(
     return found
 
 
-def main() -> None:
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", default="floor-isolated,seaway", help="comma-separated")
     parser.add_argument("--rounds", type=int, default=6)
@@ -137,6 +125,14 @@ def main() -> None:
             f"  {server.name:<24} {cpu:6.0f} µs/request  (processes {[round(v) for v in shares]})"
             f"  x{ratio:.3f} of {servers[0].name}  p50 {p50:.3f} ms"
         )
+
+
+def main() -> None:
+    try:
+        run()
+    except serving.BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
