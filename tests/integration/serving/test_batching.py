@@ -16,11 +16,12 @@ from servers import Server
 def test_concurrent_requests_are_batched_and_answered_with_their_own_rows(
     serve: Callable[..., Server], tmp_path: Path
 ) -> None:
-    # each model call takes 100 ms, so requests pile up behind it (this client is slow to send)
+    # each model call takes 250 ms, so requests pile up behind it: this client is slow to send
+    # (on a slow day about 50 requests/s, which left 100 ms calls with 4-5 requests each)
     folder = tmp_path / "slow"
     testmodels.save(testmodels.Slow(), folder, columns=3)
     server = serve(
-        str(folder), "--trusted", "--max-batch-size", "32", env={"SEAWAY_TEST_SLEEP": "0.1"}
+        str(folder), "--trusted", "--max-batch-size", "32", env={"SEAWAY_TEST_SLEEP": "0.25"}
     )
     requests = 200
 
