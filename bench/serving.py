@@ -473,7 +473,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep-logs", action="store_true", help="print the end of server logs")
     args = parser.parse_args()
     args.duration = args.duration or (3 if args.quick else 12)
-    args.rounds = args.rounds or (3 if args.quick else 6)
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 6
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.models = args.models.split(",")
