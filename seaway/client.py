@@ -109,6 +109,8 @@ class Client:
         version: str | int | None = None,
         outputs: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray[Any, Any]]:
+        """The ``outputs`` named, by name; none named: what the model's ``predict`` gives (a
+        Seaway server returns a classifier's ``predict_proba`` only when it is named)."""
         body: dict[str, Any] = {"inputs": self._tensors(model, version, inputs)}
         if outputs:
             body["outputs"] = [{"name": name} for name in outputs]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seaway.errors import InvalidInputError
+from seaway.errors import InvalidInputError, listed, quoted
 from seaway.packaging.manifest import Manifest
 from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, Signature, coerce_array
 from seaway.protocol.types import ModelMetadata, Tensor, TensorMetadata
@@ -81,6 +81,9 @@ class ServedModel:
             if signature is not None and signature.outputs
             else [DEFAULT_OUTPUT_NAME]
         )
+        self._default_outputs = [n for n in self._output_names if n != PREDICT_PROBA] or list(
+            self._output_names
+        )
         self._batchers: dict[tuple[str, ...], AdaptiveBatcher] = {}
 
     @property
@@ -89,7 +92,29 @@ class ServedModel:
 
     @property
     def ready(self) -> bool:
-        return self.pool.state in (PoolState.READY, PoolState.DEGRADED)
+        """Ready means able to answer now: loaded, not failed or stopped, and at least one
+        healthy replica (a pool whose every replica is down or restarting is not ready, whatever
+        its configuration says)."""
+        state = self.pool.state
+        if state is PoolState.READY:
+            return True
+        return state is PoolState.DEGRADED and self.pool.healthy > 0
+
+    @property
+    def unready_reason(self) -> str:
+        """Why this version cannot answer now ("" when it can): what readiness and 503s say."""
+        pool = self.pool
+        state = pool.state
+        if state is PoolState.READY or (state is PoolState.DEGRADED and pool.healthy > 0):
+            return ""
+        where = f"model {self.name!r} version {self.version}"
+        if state is PoolState.DEGRADED:
+            why = f"{where} has no healthy replica (0 of {pool.size}; restarting)"
+        elif state is PoolState.FAILED:
+            why = f"{where} failed: its replicas could not be restarted"
+        else:
+            why = f"{where} is {state.value}"
+        return f"{why}: {pool.error}" if pool.error else why
 
     @property
     def output_names(self) -> list[str]:
@@ -120,7 +145,7 @@ class ServedModel:
         batcher = self._batchers.get(key)
         if batcher is None:
             batcher = self._batchers[key] = AdaptiveBatcher(
-                lambda merged: self.pool.call(merged, key),
+                lambda merged: self._call(merged, key),
                 max_batch_size=self.options.max_batch_size,
                 max_latency_ms=self.options.max_latency_ms,
                 max_queue=self.options.max_queue,
@@ -129,6 +154,17 @@ class ServedModel:
                 name=f"model {self.name!r} version {self.version}",
             )
         return batcher.submit(native, rows, timeout)
+
+    def _call(
+        self, merged: Any, outputs: tuple[str, ...]
+    ) -> Awaitable[dict[str, np.ndarray[Any, Any]]]:
+        """One batch to the pool, unless no replica is healthy: then the batch fails at once
+        with the reason (503) instead of waiting for a restart until its deadline (504). The
+        state check comes first: it costs no system call, ``healthy`` does."""
+        pool = self.pool
+        if pool.state is not PoolState.READY and pool.healthy == 0:
+            return _unavailable(self.unready_reason)
+        return pool.call(merged, outputs)
 
     # ---- conversion ---------------------------------------------------------------------------
 
@@ -156,9 +192,10 @@ class ServedModel:
             if len(by_name) == 1 and first.ndim == 2 and first_name not in names:
                 if first.shape[1] != len(names):
                     raise InvalidInputError(
-                        f"this model takes {len(names)} columns {names}: send one 1-D tensor per "
-                        f"column, or one 2-D tensor [rows, {len(names)}] with the columns in that "
-                        f"order; got {first_name!r} of shape {list(first.shape)}"
+                        f"this model takes {len(names)} columns {listed(names)}: send one 1-D "
+                        f"tensor per column, or one 2-D tensor [rows, {len(names)}] with the "
+                        f"columns in that order; got {quoted(first_name)} of shape "
+                        f"{list(first.shape)}"
                     )
                 columns = {name: first[:, i] for i, name in enumerate(names)}
             else:
@@ -169,7 +206,8 @@ class ServedModel:
         if signature.input_format == "tensor":
             if len(by_name) != 1 or names[0] not in by_name:
                 raise InvalidInputError(
-                    f"this model takes one input tensor named {names[0]!r}; got {sorted(by_name)}"
+                    f"this model takes one input tensor named {quoted(names[0])}; got "
+                    f"{listed(sorted(by_name))}"
                 )
             data = by_name[names[0]]
         else:
@@ -184,12 +222,20 @@ class ServedModel:
         return native, _rows(native)
 
     def requested_outputs(self, requested: Sequence[str]) -> list[str]:
+        """The outputs to compute: those named, or by default what ``predict`` gives.
+
+        A classifier's ``predict_proba`` is a second model call, so a request that names no
+        outputs gets ``predict`` alone (as MLServer and KServe answer); naming ``predict_proba``
+        in ``outputs`` still gets it, and the model's metadata lists every output.
+        """
         known = self._output_names
         if not requested:
-            return list(known)
+            return list(self._default_outputs)
         unknown = [name for name in requested if name not in known]
         if unknown:
-            raise InvalidInputError(f"unknown output(s) {unknown}; this model gives {known}")
+            raise InvalidInputError(
+                f"unknown output(s) {listed(unknown)}; this model gives {listed(known)}"
+            )
         return list(dict.fromkeys(requested))
 
     def metadata(self) -> ModelMetadata:
@@ -225,6 +271,10 @@ def output_tensors(outputs: Mapping[str, np.ndarray[Any, Any]]) -> tuple[Tensor,
     return tuple(tensors)
 
 
+async def _unavailable(reason: str) -> dict[str, np.ndarray[Any, Any]]:
+    raise ModelUnavailableError(f"{reason}; retry shortly")
+
+
 def _plain(tensor: Tensor) -> np.ndarray[Any, Any]:
     """BYTES arrive as bytes; models were trained on str."""
     data = tensor.data
@@ -233,7 +283,7 @@ def _plain(tensor: Tensor) -> np.ndarray[Any, Any]:
             flat = [v.decode("utf-8") if isinstance(v, bytes) else v for v in data.ravel()]
         except UnicodeDecodeError as exc:
             raise InvalidInputError(
-                f"input {tensor.name!r} holds bytes that are not UTF-8 text"
+                f"input {quoted(tensor.name)} holds bytes that are not UTF-8 text"
             ) from exc
         data = np.array(flat, dtype=object).reshape(data.shape)
     return data
@@ -244,7 +294,8 @@ def _column(array: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any]:
         return array[:, 0]
     if array.ndim != 1:
         raise InvalidInputError(
-            f"column {name!r} must be a 1-D tensor (or [rows, 1]); got shape {list(array.shape)}"
+            f"column {quoted(name)} must be a 1-D tensor (or [rows, 1]); got shape "
+            f"{list(array.shape)}"
         )
     return array
 

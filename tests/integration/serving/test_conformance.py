@@ -127,10 +127,14 @@ def test_infer_matches_the_model(client: Any, transport: str, served: Any) -> No
     rows = frame.head(9)
     result = client.infer("fraud", _columns(transport, rows), request_id="req-7")
     np.testing.assert_array_equal(result.as_numpy("predict"), model.predict(rows))
-    np.testing.assert_allclose(result.as_numpy("predict_proba"), model.predict_proba(rows))
+    assert result.as_numpy("predict_proba") is None  # no outputs named: predict alone
     response = result.get_response(as_json=True) if transport == "grpc" else result.get_response()
     assert response["model_name"] == "fraud"
     assert response["model_version"] == "1" and response["id"] == "req-7"
+    wanted = [_module(transport).InferRequestedOutput(n) for n in ("predict", "predict_proba")]
+    both = client.infer("fraud", _columns(transport, rows), outputs=wanted)
+    np.testing.assert_array_equal(both.as_numpy("predict"), model.predict(rows))
+    np.testing.assert_allclose(both.as_numpy("predict_proba"), model.predict_proba(rows))
 
 
 def test_requested_outputs_and_version_pinning(client: Any, transport: str, served: Any) -> None:

@@ -44,7 +44,7 @@ def test_tritonclient_binary_and_json(serve: Callable[..., Server], fraud_model)
         response = result.get_response()
         assert response["model_version"] == "1" and response["id"] == "r-1"
 
-    # one 2-D tensor with the columns in order works too, with no outputs named: all are returned
+    # one 2-D tensor with the columns in order works too, with no outputs named (predict alone)
     matrix = triton.InferInput("input", list(rows.shape), "FP64")
     matrix.set_data_from_numpy(rows.to_numpy())
     result = client.infer("fraud", [matrix])

@@ -55,6 +55,7 @@ def test_tritonclient_compressed_requests(serve: Callable[..., Server], fraud_mo
         result = client.infer(
             "fraud",
             inputs,
+            outputs=[triton.InferRequestedOutput(n) for n in ("predict", "predict_proba")],
             request_compression_algorithm=algorithm,
             response_compression_algorithm=algorithm,
         )
@@ -72,7 +73,8 @@ def test_large_answers_are_compressed_when_the_client_accepts_it(
         "inputs": [
             {"name": c, "shape": [len(frame)], "datatype": "FP64", "data": frame[c].tolist()}
             for c in frame.columns
-        ]
+        ],
+        "outputs": [{"name": "predict"}, {"name": "predict_proba"}],  # an answer over 4 KiB
     }
     url = f"{server.url}/v2/models/fraud/infer"
     for encoding in ("gzip", "deflate"):

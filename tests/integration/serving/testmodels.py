@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,55 @@ class ByteLengths(seaway.PythonModel):
 def save_byte_lengths(folder: Any) -> None:
     sample = np.array([b"\x89PNG\r\n", b"\xff\xfe\x00"], dtype=object)
     seaway.save_model(ByteLengths(), folder, sample_input=sample, code_paths=[__file__])
+
+
+class CountingClassifier(seaway.PythonModel):
+    """A classifier (it has predict_proba) that appends the name of every method called to the
+    file SEAWAY_TEST_CALLS, when set: tests count the model calls a request costs."""
+
+    def predict(self, inputs: Any) -> Any:
+        _note_call("predict")
+        return (np.asarray(inputs, dtype=np.float64).sum(axis=1) > 0).astype(np.int64)
+
+    def predict_proba(self, inputs: Any) -> Any:
+        _note_call("predict_proba")
+        positive = 1.0 / (1.0 + np.exp(-np.asarray(inputs, dtype=np.float64).sum(axis=1)))
+        return np.stack([1.0 - positive, positive], axis=1)
+
+
+def _note_call(method: str) -> None:
+    path = os.environ.get("SEAWAY_TEST_CALLS")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(method + "\n")
+
+
+def save_counting_classifier(folder: Any) -> None:
+    """A CountingClassifier package taking [rows, 2] float64."""
+    seaway.save_model(
+        CountingClassifier(), folder, sample_input=np.zeros((1, 2)), code_paths=[__file__]
+    )
+
+
+class Gate(seaway.PythonModel):
+    """Sums each row; a batch holding a row whose first value is negative waits at a gate.
+
+    With SEAWAY_TEST_GATE naming a folder, such a call creates ``entered`` there and then waits
+    until ``open`` exists: a test holds the replica busy while it queues requests, and knows when
+    it is (no sleeps standing in for it). Other calls (the warm-up too) answer at once.
+    """
+
+    def predict(self, inputs: Any) -> Any:
+        array = np.asarray(inputs, dtype=np.float64)
+        folder = os.environ.get("SEAWAY_TEST_GATE")
+        if folder and array.size and (array[:, 0] < 0).any():
+            gate = Path(folder)
+            (gate / "entered").touch()
+            deadline = time.monotonic() + 300  # a test that never opens it fails, not hangs
+            while not (gate / "open").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return array.sum(axis=1)
+
+
+def save_gate(folder: Any, columns: int = 3) -> None:
+    seaway.save_model(Gate(), folder, sample_input=np.ones((1, columns)), code_paths=[__file__])
