@@ -1,10 +1,17 @@
 """Adaptive batching through a real server: concurrent requests share model calls, and every
-caller gets exactly its own rows back (the batcher's unit tests cover the edge cases)."""
+caller gets exactly its own rows back (the batcher's unit tests cover the edge cases).
+
+Batching is observed by events and counts, never by timing: a gate request holds the only replica
+busy (testmodels.Gate waits for a file) while the test queues its requests and watches the queue
+depth reach them all; then the gate opens and the queued requests must leave in full batches.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -12,55 +19,96 @@ import numpy as np
 import testmodels
 from servers import Server
 
+MODEL = "gate"
+REQUESTS = 200
+MAX_BATCH_ROWS = 32
+ROWS_PER_REQUEST = 2
+
+
+def _rows(index: int) -> np.ndarray:
+    base = index * 1000.0  # every request's rows sum to values no other request has
+    return np.array([[base, 1, 2], [base, 3, 4]])
+
+
+def _body(data: np.ndarray) -> dict[str, object]:
+    return {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": list(data.shape),
+                "datatype": "FP64",
+                "data": data.ravel().tolist(),
+            }
+        ]
+    }
+
 
 def test_concurrent_requests_are_batched_and_answered_with_their_own_rows(
     serve: Callable[..., Server], tmp_path: Path
 ) -> None:
-    # each model call takes 250 ms, so requests pile up behind it: this client is slow to send
-    # (on a slow day about 50 requests/s, which left 100 ms calls with 4-5 requests each)
-    folder = tmp_path / "slow"
-    testmodels.save(testmodels.Slow(), folder, columns=3)
+    folder, gate = tmp_path / MODEL, tmp_path / "gate"
+    gate.mkdir()
+    testmodels.save_gate(folder)
+    # one replica; the timeout only bounds a broken test (the gate request waits the longest)
     server = serve(
-        str(folder), "--trusted", "--max-batch-size", "32", env={"SEAWAY_TEST_SLEEP": "0.25"}
+        str(folder),
+        "--trusted",
+        "--max-batch-size",
+        str(MAX_BATCH_ROWS),
+        "--timeout",
+        "120",
+        env={"SEAWAY_TEST_GATE": str(gate)},
     )
-    requests = 200
-
-    def rows(index: int) -> np.ndarray:
-        base = index * 1000.0  # every request's rows sum to values no other request has
-        return np.array([[base, 1, 2], [base, 3, 4]])
+    url = f"{server.url}/v2/models/{MODEL}/infer"
 
     async def one(client: httpx.AsyncClient, index: int) -> tuple[int, list[float]]:
-        data = rows(index)
-        body = {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": [2, 3],
-                    "datatype": "FP64",
-                    "data": data.ravel().tolist(),
-                }
-            ]
-        }
-        answer = await client.post(f"{server.url}/v2/models/slow/infer", json=body)
+        answer = await client.post(url, json=_body(_rows(index)))
         assert answer.status_code == 200, answer.text
         return index, answer.json()["outputs"][0]["data"]
 
-    async def run() -> list[tuple[int, list[float]]]:
-        limits = httpx.Limits(max_connections=64)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            return await asyncio.gather(*(one(client, i) for i in range(requests)))
+    async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not await condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.02)
 
-    for index, sums in asyncio.run(run()):
-        assert sums == rows(index).sum(axis=1).tolist(), f"request {index}"
+    async def entered() -> bool:
+        return (gate / "entered").exists()
+
+    async def all_queued(client: httpx.AsyncClient) -> bool:
+        text = (await client.get(f"{server.url}/metrics")).text
+        return _sample(text, "seaway_queue_depth") == REQUESTS
+
+    async def run() -> tuple[list[float], list[tuple[int, list[float]]]]:
+        # a connection per request: every request is at the server at once, none waits here
+        limits = httpx.Limits(max_connections=REQUESTS + 8)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            held = asyncio.ensure_future(client.post(url, json=_body(np.array([[-1.0, 0, 0]]))))
+            await until(entered, "the gate request to reach the model")
+            answers = asyncio.gather(*(one(client, i) for i in range(REQUESTS)))
+            await until(lambda: all_queued(client), f"{REQUESTS} queued requests")
+            (gate / "open").touch()
+            first = await held
+            assert first.status_code == 200, first.text
+            return first.json()["outputs"][0]["data"], await answers
+
+    gated, results = asyncio.run(run())
+    assert gated == [-1.0]
+    for index, sums in results:
+        assert sums == _rows(index).sum(axis=1).tolist(), f"request {index}"
 
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
     calls = _sample(text, "seaway_batch_requests_count")
     merged = _sample(text, "seaway_batch_requests_sum")
     batched_rows = _sample(text, "seaway_batch_rows_sum")
-    # the warm-up call is not counted; all 200 requests went through far fewer model calls
-    assert merged == requests and batched_rows == 2 * requests
-    assert calls < requests / 4, f"{calls} model calls for {requests} requests"
+    # the warm-up call is not counted; the gate's call went alone, then the 200 queued requests
+    # left in batches as full as --max-batch-size allows (16 requests of 2 rows), oldest first
+    per_batch = MAX_BATCH_ROWS // ROWS_PER_REQUEST
+    assert merged == REQUESTS + 1 and batched_rows == ROWS_PER_REQUEST * REQUESTS + 1
+    assert calls == 1 + math.ceil(REQUESTS / per_batch), f"{calls} model calls"
     assert _sample(text, 'seaway_batch_rows_bucket{le="32.0"') == calls  # never over 32 rows
+    # all full but the gate's call and the last (200 = 12 * 16 + 8 requests: 16 rows)
+    assert _sample(text, 'seaway_batch_rows_bucket{le="16.0"') == 2
 
 
 def _sample(text: str, prefix: str) -> float:
