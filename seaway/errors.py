@@ -38,6 +38,8 @@ classes to HTTP and gRPC codes with two small tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class SeawayError(Exception):
     """Base of every error Seaway raises on purpose."""
@@ -177,3 +179,42 @@ class InferenceTimeoutError(ServingError):
 
 class PredictionError(ServingError):
     pass
+
+
+# -- keeping messages short ---------------------------------------------------------------------
+# Messages quote what the user sent (names, values), and a request can send 100,000 names or one
+# name a megabyte long: a message that quotes them whole breaks the client that receives it (gRPC
+# status details travel in a header). Every message that quotes user input goes through these.
+
+#: At most this many names of a list are quoted; the rest are counted.
+SHOWN_NAMES = 5
+#: A quoted name or value longer than this is cut, with ``...`` marking the cut.
+SHOWN_CHARS = 64
+
+
+def quoted(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (a long one ends in ``...``)."""
+    text = repr(value[: limit + 1] if isinstance(value, str | bytes) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def listed(values: Iterable[object], shown: int = SHOWN_NAMES) -> str:
+    """A list of names as ``['a', 'b', 'c'] and 99997 more``: the first ``shown``, each cut by
+    :func:`quoted`, then how many were left out."""
+    items = values if isinstance(values, list) else list(values)
+    head = "[" + ", ".join(quoted(item) for item in items[:shown]) + "]"
+    rest = len(items) - shown
+    return f"{head} and {rest} more" if rest > 0 else head
+
+
+#: The longest message a transport sends (the last guard, for text quoted from elsewhere such as a
+#: model's own exception).
+MAX_MESSAGE_CHARS = 1024
+
+
+def brief(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` cut to ``limit`` characters, saying that it was cut."""
+    if len(message) <= limit:
+        return message
+    note = f"... (cut from {len(message)} characters)"
+    return message[: limit - len(note)] + note

@@ -11,8 +11,13 @@ the database), and when a reference now points at another version it performs a 
 
 A version that fails to load is remembered (by manifest digest) and not retried until the
 reference moves again or the repository API asks for it; the versions already serving keep
-serving, and ``/v2/repository/index`` says why. The repository API (``load``/``unload``) edits the
-desired state and reconciles at once. The same loop refreshes the API keys for :mod:`auth`.
+serving, and ``/v2/repository/index`` says why. A version that loaded but whose replica pool later
+gave up restarting (``PoolState.FAILED``) is replaced by a fresh one on later polls, with
+exponential backoff up to a cap (``retry_base``, ``retry_cap``; the ``clock`` is injectable, so
+tests decide when a retry is due); meanwhile it stays published and answers 503 with the reason.
+The repository API (``load``/``unload``) edits the desired state and reconciles at once, retrying
+failed versions of that model at once. The same loop refreshes the API keys for :mod:`auth`, and
+watches the registry itself (:mod:`registry_watch`): an outage is logged once, not every poll.
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ from seaway.errors import (
     InvalidInputError,
     ModelLoadError,
     NotFoundError,
+    RegistryUnavailableError,
     SeawayError,
 )
 from seaway.packaging.manifest import Manifest
 from seaway.packaging.reader import open_package
 from seaway.registry import Registry
+from seaway.registry.db import safe_url
 from seaway.registry.uri import is_model_uri, parse_model_uri, validate_name
+from seaway.runtime.pool import PoolState
+from seaway.serving import registry_watch
 from seaway.serving.auth import Authenticator
 from seaway.serving.dataplane import DataPlane
 from seaway.serving.metrics import Metrics
@@ -44,6 +53,8 @@ log = logging.getLogger("seaway.serving.controller")
 
 Key = tuple[str, str]  # (model name, version)
 OptionsFor = Callable[[Manifest], ServingOptions]
+#: builds a (not yet started) served model; tests pass one whose pools they control
+ModelFactory = Callable[..., ServedModel]
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,15 @@ class Resolved:
     #: False for references that pin a version; such a version never answers unversioned calls
     #: while a moving reference (alias, latest, folder) of the same model is served.
     floating: bool
+
+
+@dataclass
+class Revival:
+    """A published version whose pool failed: the attempts so far and when the next is due."""
+
+    attempts: int
+    due: float
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -78,13 +98,26 @@ class Controller:
         metrics: Metrics | None = None,
         authenticator: Authenticator | None = None,
         poll_interval: float = 2.0,
+        retry_base: float = 1.0,
+        retry_cap: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        model_factory: ModelFactory = ServedModel,
     ) -> None:
         self.plane = plane
         self.registry = registry
         self.metrics = metrics
         self.authenticator = authenticator
         self.poll_interval = poll_interval
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self._clock = clock
+        self._model_factory = model_factory
         self._options_for = options_for
+        #: what each running version was loaded from (a failed pool is replaced from it)
+        self._items: dict[Key, Resolved] = {}
+        #: running versions whose pool failed, waiting to be replaced
+        self._revivals: dict[Key, Revival] = {}
+        self._watch = registry_watch.RegistryWatch(registry.url) if registry is not None else None
         self._wanted: dict[str, list[str]] = {}
         self._running: dict[Key, ServedModel] = {}
         self._loading: set[Key] = set()
@@ -108,20 +141,33 @@ class Controller:
             await self._reconcile(strict=True)
 
     async def run(self) -> None:
-        """Poll the registry forever; every error is logged and the loop goes on."""
+        """Poll forever; every error is logged and the loop goes on."""
         if self.poll_interval <= 0:
             return
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                await self.refresh_keys()
-                if self.registry is not None:
-                    async with self._lock:
-                        await self._reconcile()
+                await self.poll()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reconcile failed; the served models are unchanged")
+
+    async def poll(self) -> None:
+        """One turn of the loop: look at the registry (if it is there, follow it) and replace
+        failed pools that are due. Tests call this directly instead of waiting for polls."""
+        registry, watch = self.registry, self._watch
+        if registry is not None and watch is not None:
+            problem = await asyncio.to_thread(registry_watch.probe, registry)
+            if problem:
+                watch.down(problem)
+            else:
+                watch.up()
+                await self.refresh_keys()
+                async with self._lock:
+                    await self._reconcile()
+        async with self._lock:
+            await self._revive()
 
     async def load(self, name: str, parameters: Mapping[str, Any]) -> None:
         """Repository API: serve ``name`` (a ``version`` or ``alias`` parameter picks which)."""
@@ -151,7 +197,11 @@ class Controller:
                 self._wanted[name] = [ref]
             for key in [key for key in self._failed if key[0] == name]:
                 del self._failed[key]  # asked explicitly: try failed versions again
+            for key, revival in self._revivals.items():
+                if key[0] == name:
+                    revival.due = self._clock()  # and failed pools, without waiting
             await self._reconcile()
+            await self._revive()
             problem = self._problem_of(name)
         if problem:
             raise ModelLoadError(problem)
@@ -169,7 +219,7 @@ class Controller:
                 key[0],
                 key[1],
                 "READY" if model.ready else "UNAVAILABLE",
-                model.pool.error or "",
+                self._reason_of(key, model),
             )
             for key, model in self._running.items()
         }
@@ -211,7 +261,10 @@ class Controller:
                 except SeawayError as exc:
                     if strict:
                         raise
-                    self._note(ref, f"cannot resolve {ref}: {exc}")
+                    if isinstance(exc, RegistryUnavailableError) and self._watch is not None:
+                        self._watch.down(registry_watch.describe(exc))
+                    else:
+                        self._note(ref, f"cannot resolve {ref}: {exc}")
                     unresolved.add(name)
                     continue
                 self._problems.pop(ref, None)
@@ -242,6 +295,7 @@ class Controller:
         defaults = {name: version for name, version in defaults.items() if (name, version) in serve}
         self.plane.publish(list(serve.values()), defaults)
         for key in [key for key in self._running if key not in serve]:
+            self._items.pop(key, None)
             self._retire(self._running.pop(key))
         resolved_names = set(self._wanted) - unresolved
         self._failed = {
@@ -251,9 +305,15 @@ class Controller:
         }
 
     async def _start(self, item: Resolved) -> None:
+        model = await self._load(item)
+        if model is not None:
+            self._running[(item.name, item.version)] = model
+
+    async def _load(self, item: Resolved) -> ServedModel | None:
+        """A started model of ``item``, or None (the reason recorded in ``_failed``)."""
         key = (item.name, item.version)
         hooks = self.metrics
-        model = ServedModel(
+        model = self._model_factory(
             item.name,
             item.version,
             item.package_path,
@@ -274,15 +334,59 @@ class Controller:
             if hooks:
                 hooks.model_failed(*key)
             log.error("model %s version %s failed to load: %s", *key, reason)
-            return
+            return None
         finally:
             self._loading.discard(key)
         seconds = time.monotonic() - started
         self._failed.pop(key, None)
-        self._running[key] = model
+        self._items[key] = item
         if hooks:
             hooks.model_loaded(*key, seconds)
         log.info("model %s version %s is ready (%.2f s)", *key, seconds)
+        return model
+
+    async def _revive(self) -> None:
+        """Replace published versions whose pool gave up restarting, when their retry is due.
+
+        The failed version stays published meanwhile (its requests get a 503 that says why);
+        a fresh one that starts takes its place in one publish, and the failed one is stopped.
+        """
+        now = self._clock()
+        for key in [key for key in self._revivals if key not in self._running]:
+            del self._revivals[key]  # unloaded or swapped away meanwhile
+        for key, model in list(self._running.items()):
+            if model.pool.state is not PoolState.FAILED:
+                self._revivals.pop(key, None)
+                continue
+            revival = self._revivals.get(key)
+            if revival is None:
+                reason = model.pool.error or "its replicas could not be restarted"
+                log.error("model %s version %s failed (%s); replacing its replicas", *key, reason)
+                revival = self._revivals[key] = Revival(0, now, reason)
+            item = self._items.get(key)
+            if now < revival.due or item is None:
+                continue
+            revival.attempts += 1
+            self._failed.pop(key, None)
+            fresh = await self._load(item)
+            if fresh is None:
+                delay = min(self.retry_base * 2 ** (revival.attempts - 1), self.retry_cap)
+                revival.due = self._clock() + delay
+                revival.reason = self._failed.pop(key, (None, revival.reason))[1]
+                log.warning(
+                    "model %s version %s: replacement %d failed; next try in %g s",
+                    *key,
+                    revival.attempts,
+                    delay,
+                )
+                continue
+            del self._revivals[key]
+            if self._running.get(key) is model:
+                self._running[key] = fresh
+                self.plane.replace(model, fresh)
+                self._retire(model)
+            else:  # unloaded or swapped meanwhile: the fresh one is not wanted
+                self._retire(fresh)
 
     def _retire(self, model: ServedModel) -> None:
         """Drain a version that no longer serves, in the background."""
@@ -304,11 +408,20 @@ class Controller:
             parsed = parse_model_uri(ref)
 
             def fetch() -> Resolved:
-                record = registry.resolve(parsed)
+                try:
+                    record = registry.resolve(parsed)
+                    path = registry.fetch(record)
+                except SeawayError:
+                    raise
+                except Exception as exc:  # a driver error the registry did not translate
+                    raise RegistryUnavailableError(
+                        f"cannot use the registry at {safe_url(registry.url)}: "
+                        f"{registry_watch.describe(exc)}"
+                    ) from exc
                 return Resolved(
                     record.name,
                     str(record.version),
-                    str(registry.fetch(record)),
+                    str(path),
                     record.manifest,
                     record.manifest_sha256,
                     floating=parsed.version is None,
@@ -324,7 +437,18 @@ class Controller:
         self._folders[ref] = resolved
         return resolved
 
+    def _reason_of(self, key: Key, model: ServedModel) -> str:
+        reason = model.unready_reason
+        revival = self._revivals.get(key)
+        if revival is not None and reason:
+            wait = max(0.0, revival.due - self._clock())
+            reason += f" (replaced {revival.attempts} time(s) so far; next try in {wait:.0f} s)"
+        return reason
+
     def _problem_of(self, name: str) -> str:
+        for key, model in self._running.items():
+            if key[0] == name and key in self._revivals:
+                return f"model {name} version {key[1]}: {self._reason_of(key, model)}"
         for key, (_, reason) in self._failed.items():
             if key[0] == name:
                 return f"model {name} version {key[1]} failed to load: {reason}"

@@ -50,6 +50,17 @@ class DataPlane:
             chosen.setdefault(name, max(by_version, key=_version_key))
         self._table = RoutingTable(versions, chosen)
 
+    def replace(self, old: ServedModel, new: ServedModel) -> None:
+        """Put ``new`` where ``old`` is (same name and version), in one assignment; a table that
+        no longer holds ``old`` is left alone."""
+        table = self._table
+        by_version = table.versions.get(old.name, {})
+        if by_version.get(old.version) is not old:
+            return
+        versions = dict(table.versions)
+        versions[old.name] = {**by_version, old.version: new}
+        self._table = RoutingTable(versions, table.default)
+
     @property
     def models(self) -> list[ServedModel]:
         return [m for by_version in self._table.versions.values() for m in by_version.values()]
@@ -75,11 +86,23 @@ class DataPlane:
 
     @property
     def ready(self) -> bool:
+        """Every served model can answer now (each has a healthy replica), and no shutdown."""
+        return not self.unready_reason()
+
+    def unready_reason(self) -> str:
+        """Why the server is not ready ("" when it is): shutdown, no model, or each model's."""
+        if not self.accepting:
+            return "the server is shutting down"
         models = self.models
-        return self.accepting and bool(models) and all(m.ready for m in models)
+        if not models:
+            return "no model is loaded yet"
+        return "; ".join(reason for m in models if (reason := m.unready_reason))
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         return self.get(name, version).ready
+
+    def model_unready_reason(self, name: str, version: str | None = None) -> str:
+        return self.get(name, version).unready_reason
 
     def metadata(self, name: str, version: str | None = None) -> ModelMetadata:
         model = self.get(name, version)
@@ -118,11 +141,9 @@ class DataPlane:
 
     def _ready(self, name: str, version: str | None) -> ServedModel:
         model = self.get(name, version)
-        if not model.ready:
-            raise ModelUnavailableError(
-                f"model {model.name!r} version {model.version} is not ready "
-                f"({model.pool.state.value}); retry shortly"
-            )
+        if not model.ready:  # no healthy replica: answer now rather than queue until a 504
+            reason = model.unready_reason or f"model {name!r} is not ready"
+            raise ModelUnavailableError(f"{reason}; retry shortly")
         return model
 
     async def _predict(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seaway.errors import InvalidInputError, listed, quoted
+from seaway.errors import InvalidInputError, ModelUnavailableError, listed, quoted
 from seaway.packaging.manifest import Manifest
 from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, Signature, coerce_array
 from seaway.protocol.types import ModelMetadata, Tensor, TensorMetadata

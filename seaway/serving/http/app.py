@@ -80,8 +80,10 @@ def create_app(
         return _json({"live": True})
 
     async def ready(request: Request) -> Response:
-        is_ready = plane.ready
-        return _json({"ready": is_ready}, 200 if is_ready else 503)
+        reason = plane.unready_reason()
+        if reason:  # why not, for whoever looks (balancers read the status alone)
+            return _json({"ready": False, "reason": reason}, 503)
+        return _json({"ready": True})
 
     async def server_metadata(request: Request) -> Response:
         return _json({"name": "seaway", "version": __version__, "extensions": EXTENSIONS})
@@ -95,8 +97,10 @@ def create_app(
 
     async def model_ready(request: Request) -> Response:
         name, version = _model(request)
-        is_ready = plane.model_ready(name, version)
-        return _json({"name": name, "ready": is_ready}, 200 if is_ready else 503)
+        reason = plane.model_unready_reason(name, version)
+        if reason:
+            return _json({"name": name, "ready": False, "reason": reason}, 503)
+        return _json({"name": name, "ready": True})
 
     # ---- repository extension ------------------------------------------------------------------
 
