@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from seaway.errors import InvalidInputError, SignatureError
+from seaway.errors import InvalidInputError, SignatureError, listed, quoted
 from seaway.types import Datatype
 
 InputFormat = Literal["tensor", "tensors", "dataframe"]
@@ -72,7 +72,7 @@ class Signature(BaseModel):
             return coerce_array(_to_array(data, spec.name), spec)
         if not isinstance(data, Mapping):
             raise InvalidInputError(
-                f"this model takes named inputs {self.input_names}; pass a dict of arrays, "
+                f"this model takes named inputs {listed(self.input_names)}; pass a dict of arrays, "
                 f"not {type(data).__name__}"
             )
         _check_names(data.keys(), self.input_names)
@@ -117,7 +117,7 @@ class Signature(BaseModel):
                 array = array.reshape(1, -1)
             if array.ndim != 2 or array.shape[1] != len(names):
                 raise InvalidInputError(
-                    f"this model takes {len(names)} named columns {names}; got an array of shape "
+                    f"this model takes {len(names)} named columns {listed(names)}; got an array of shape "
                     f"{list(array.shape)}. Pass a DataFrame, a dict of columns or rows of "
                     f"{len(names)} values"
                 )
@@ -263,7 +263,8 @@ def _single_entry(data: Mapping[str, Any], name: str) -> Any:
     if len(data) == 1:
         return next(iter(data.values()))
     raise InvalidInputError(
-        f"this model takes one input tensor ({name!r}); got {len(data)} named inputs {sorted(map(str, data))}"
+        f"this model takes one input tensor ({quoted(name)}); got {len(data)} named inputs "
+        f"{listed(sorted(map(str, data)))}"
     )
 
 
@@ -272,11 +273,14 @@ def _check_names(given: Any, expected: list[str], *, extra_ok: bool = False) -> 
     missing = [name for name in expected if name not in given_set]
     if missing:
         raise InvalidInputError(
-            f"missing input(s) {missing}; this model takes {expected}, got {sorted(given_set)}"
+            f"missing input(s) {listed(missing)}; this model takes {listed(expected)}, got "
+            f"{listed(sorted(given_set))}"
         )
     extra = sorted(given_set - set(expected))
     if extra and not extra_ok:
-        raise InvalidInputError(f"unknown input(s) {extra}; this model takes {expected}")
+        raise InvalidInputError(
+            f"unknown input(s) {listed(extra)}; this model takes {listed(expected)}"
+        )
 
 
 def _to_array(value: Any, name: str) -> np.ndarray[Any, Any]:
@@ -286,7 +290,7 @@ def _to_array(value: Any, name: str) -> np.ndarray[Any, Any]:
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"input {name!r} is not a rectangular array: {exc}") from exc
+        raise InvalidInputError(f"input {quoted(name)} is not a rectangular array: {exc}") from exc
 
 
 def _to_column(value: Any, name: str) -> np.ndarray[Any, Any]:
@@ -295,7 +299,7 @@ def _to_column(value: Any, name: str) -> np.ndarray[Any, Any]:
         array = array.reshape(1)
     if array.ndim != 1:
         raise InvalidInputError(
-            f"column {name!r} must be one-dimensional, got shape {list(array.shape)}"
+            f"column {quoted(name)} must be one-dimensional, got shape {list(array.shape)}"
         )
     return array
 

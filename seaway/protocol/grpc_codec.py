@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from seaway.errors import InvalidInputError, PredictionError
+from seaway.errors import InvalidInputError, PredictionError, quoted
 from seaway.protocol.grpc.inference_pb2 import (
     InferParameter,
     InferTensorContents,
@@ -28,6 +28,7 @@ from seaway.protocol.grpc.inference_pb2 import (
     ModelInferResponse,
     ModelMetadataResponse,
 )
+from seaway.protocol.limits import MAX_DIMS, check_shape
 from seaway.protocol.types import (
     InferRequest,
     InferResponse,
@@ -91,6 +92,10 @@ def decode_infer_request(msg: ModelInferRequest) -> InferRequest:
     Empty ``model_version`` and ``id`` become ``None`` (proto3 cannot tell unset from empty).
     """
     raw: Sequence[bytes] = msg.raw_input_contents
+    if not msg.inputs:
+        raise InvalidInputError(
+            'the request has no inputs; send at least one input tensor in "inputs"'
+        )
     if raw and len(raw) != len(msg.inputs):
         raise InvalidInputError(
             f"raw_input_contents has {len(raw)} entries but the request has {len(msg.inputs)} "
@@ -102,7 +107,9 @@ def decode_infer_request(msg: ModelInferRequest) -> InferRequest:
         if not tensor.name:
             raise InvalidInputError(f"input #{index} has no name; every input needs one")
         if tensor.name in seen:
-            raise InvalidInputError(f"input '{tensor.name}' appears twice; send each input once")
+            raise InvalidInputError(
+                f"input {quoted(tensor.name)} appears twice; send each input once"
+            )
         seen.add(tensor.name)
         inputs.append(_decode_input(tensor, raw[index] if raw else None))
 
@@ -110,7 +117,7 @@ def decode_infer_request(msg: ModelInferRequest) -> InferRequest:
     for index, requested in enumerate(msg.outputs):
         if not requested.name:
             raise InvalidInputError(f"requested output #{index} has no name")
-        where = f"requested output '{requested.name}'"
+        where = f"requested output {quoted(requested.name)}"
         outputs.append(
             RequestedOutput(
                 requested.name, parameters=decode_parameters(requested.parameters, where)
@@ -132,13 +139,15 @@ def _decode_input(tensor: ModelInferRequest.InferInputTensor, raw: bytes | None)
         datatype = Datatype(tensor.datatype)
     except ValueError:
         raise InvalidInputError(
-            f"input '{name}' has datatype '{tensor.datatype}', which Seaway does not support; "
-            f"use one of {_SUPPORTED}"
+            f"input {quoted(name)} has datatype {quoted(tensor.datatype)}, which Seaway does not "
+            f"support; use one of {_SUPPORTED}"
         ) from None
     shape = tuple(int(dim) for dim in tensor.shape)
+    if len(shape) > MAX_DIMS or 0 in shape:
+        check_shape(shape, f"input {quoted(name)}")
     if any(dim < 0 for dim in shape):
         raise InvalidInputError(
-            f"input '{name}' has shape {list(shape)}; a request's dimensions must be concrete "
+            f"input {quoted(name)} has shape {list(shape)}; a request's dimensions must be concrete "
             "sizes (>= 0), not -1"
         )
     count = math.prod(shape)
@@ -146,14 +155,16 @@ def _decode_input(tensor: ModelInferRequest.InferInputTensor, raw: bytes | None)
     if raw is not None:
         if typed:
             raise InvalidInputError(
-                f"input '{name}' sets contents.{typed[0]} while the request uses "
+                f"input {quoted(name)} sets contents.{typed[0]} while the request uses "
                 "raw_input_contents; when raw contents are used every input must be raw"
             )
         data = _decode_raw(name, datatype, shape, count, raw)
     else:
         data = _decode_typed(name, datatype, shape, count, tensor.contents, typed)
-    where = f"input '{name}'"
-    return Tensor(name, datatype, shape, data, decode_parameters(tensor.parameters, where))
+    parameters = (
+        decode_parameters(tensor.parameters, f"input {quoted(name)}") if tensor.parameters else {}
+    )
+    return Tensor(name, datatype, shape, data, parameters)
 
 
 def _typed_fields(contents: InferTensorContents) -> list[str]:
@@ -169,14 +180,14 @@ def _decode_raw(
     expected = count * wire.itemsize
     if len(raw) != expected:
         raise InvalidInputError(
-            f"input '{name}' has {len(raw)} bytes of raw data, but shape {list(shape)} of "
+            f"input {quoted(name)} has {len(raw)} bytes of raw data, but shape {list(shape)} of "
             f"{datatype.value} needs {expected} ({count} elements of {wire.itemsize} bytes)"
         )
     if datatype is Datatype.BOOL:
         octets = np.frombuffer(raw, dtype=np.uint8)
         if count and int(octets.max()) > 1:
             raise InvalidInputError(
-                f"input '{name}' is BOOL but its raw data holds bytes other than 0 and 1"
+                f"input {quoted(name)} is BOOL but its raw data holds bytes other than 0 and 1"
             )
         return octets.view(np.bool_).reshape(shape)
     return np.frombuffer(raw, dtype=wire).reshape(shape)
@@ -191,7 +202,7 @@ def _decode_bytes(
     for index in range(count):
         if offset + 4 > end:
             raise InvalidInputError(
-                f"input '{name}' (BYTES) has raw data for {index} of the {count} elements its "
+                f"input {quoted(name)} (BYTES) has raw data for {index} of the {count} elements its "
                 f"shape {list(shape)} needs; each element is a 4-byte little-endian length "
                 "followed by that many bytes"
             )
@@ -199,14 +210,14 @@ def _decode_bytes(
         offset += 4
         if offset + length > end:
             raise InvalidInputError(
-                f"input '{name}' (BYTES) element {index} declares {length} bytes but only "
+                f"input {quoted(name)} (BYTES) element {index} declares {length} bytes but only "
                 f"{end - offset} remain in its raw data"
             )
         items.append(raw[offset : offset + length])
         offset += length
     if offset != end:
         raise InvalidInputError(
-            f"input '{name}' (BYTES) has {end - offset} bytes of raw data left over after the "
+            f"input {quoted(name)} (BYTES) has {end - offset} bytes of raw data left over after the "
             f"{count} elements its shape {list(shape)} needs"
         )
     return _object_array(items, shape)
@@ -223,26 +234,26 @@ def _decode_typed(
     field = _CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InvalidInputError(
-            f"input '{name}' is {datatype.value}, which has no typed contents field; "
+            f"input {quoted(name)} is {datatype.value}, which has no typed contents field; "
             "send it in raw_input_contents"
         )
     if not typed:
         if count == 0:
             return np.empty(shape, dtype=datatype.numpy_dtype)
         raise InvalidInputError(
-            f"input '{name}' has no data; send it in raw_input_contents (one entry per input) "
+            f"input {quoted(name)} has no data; send it in raw_input_contents (one entry per input) "
             f"or in contents.{field}"
         )
     if typed != [field]:
         wrong = next(f for f in typed if f != field)
         raise InvalidInputError(
-            f"input '{name}' is {datatype.value} but sets contents.{wrong}; "
+            f"input {quoted(name)} is {datatype.value} but sets contents.{wrong}; "
             f"{datatype.value} data goes in contents.{field} only"
         )
     values = getattr(contents, field)
     if len(values) != count:
         raise InvalidInputError(
-            f"input '{name}' has {len(values)} elements in contents.{field}, but its shape "
+            f"input {quoted(name)} has {len(values)} elements in contents.{field}, but its shape "
             f"{list(shape)} needs {count}"
         )
     if datatype is Datatype.BYTES:
@@ -253,7 +264,7 @@ def _decode_typed(
         info = np.iinfo(target)
         if int(array.min()) < info.min or int(array.max()) > info.max:
             raise InvalidInputError(
-                f"input '{name}' is {datatype.value} but contents.{field} holds values outside "
+                f"input {quoted(name)} is {datatype.value} but contents.{field} holds values outside "
                 f"[{info.min}, {info.max}]"
             )
         array = array.astype(target)
@@ -356,7 +367,7 @@ def decode_parameters(
         choice = param.WhichOneof("parameter_choice")
         if choice is None:
             raise InvalidInputError(
-                f"parameter '{key}' of {where} has no value; set one of bool_param, "
+                f"parameter {quoted(key)} of {where} has no value; set one of bool_param, "
                 "int64_param, string_param, double_param or uint64_param"
             )
         values[key] = getattr(param, choice)

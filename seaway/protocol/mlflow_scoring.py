@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from seaway.errors import InvalidInputError, UnsupportedMediaTypeError
+from seaway.errors import InvalidInputError, UnsupportedMediaTypeError, brief, listed, quoted
 from seaway.types import Datatype
 
 ContentKind = Literal["json", "csv"]
@@ -63,7 +63,7 @@ def parse_content_type(header: str | None) -> ContentKind:
     kind = _MEDIA.get(media.lower())
     if kind is None:
         raise UnsupportedMediaTypeError(
-            f"Content-Type {media!r} is not supported by /invocations; send application/json "
+            f"Content-Type {quoted(media)} is not supported by /invocations; send application/json "
             "or text/csv"
         )
     for param in params:
@@ -79,10 +79,10 @@ def parse_content_type(header: str | None) -> ContentKind:
                 else ""
             )
             raise UnsupportedMediaTypeError(
-                f"Content-Type parameter {key!r} is not supported; only charset=utf-8{hint}"
+                f"Content-Type parameter {quoted(key)} is not supported; only charset=utf-8{hint}"
             )
         if value not in ("utf-8", "utf8"):
-            raise UnsupportedMediaTypeError(f"charset {value!r} is not supported; send utf-8")
+            raise UnsupportedMediaTypeError(f"charset {quoted(value)} is not supported; send utf-8")
     return kind
 
 
@@ -105,7 +105,7 @@ def decode_invocations(
     unknown = sorted(set(doc) - set(FORMATS) - {"params"})
     if len(given) != 1 or unknown:
         problem = (
-            f"unknown key(s) {unknown}"
+            f"unknown key(s) {listed(unknown)}"
             if unknown and len(given) == 1
             else f"it has {given or 'none'}"
         )
@@ -118,7 +118,7 @@ def decode_invocations(
         raise InvalidInputError('"params" must be a JSON object')
     if params:
         raise InvalidInputError(
-            f"this model takes no params; got {sorted(params)}. Send the inputs alone"
+            f"this model takes no params; got {listed(sorted(params))}. Send the inputs alone"
         )
     key = given[0]
     value = doc[key]
@@ -140,7 +140,7 @@ def encode_predictions(outputs: Mapping[str, np.ndarray[Any, Any]]) -> bytes:
 def encode_mlflow_error(message: str, status: int) -> bytes:
     """MLflow's error body: ``{"error_code": ..., "message": ...}``."""
     code = ERROR_CODES.get(status, "INTERNAL_ERROR")
-    return orjson.dumps({"error_code": code, "message": message})
+    return orjson.dumps({"error_code": code, "message": brief(message)})
 
 
 # -- formats ------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def _dataframe_split(value: Any) -> pd.DataFrame:
         if width is not None and len(row) != width:
             raise InvalidInputError(
                 f'"dataframe_split" data row {index} has {len(row)} values for '
-                f"{width} columns {columns}"
+                f"{width} columns {listed(columns)}"
             )
     labels = value.get("index")
     if labels is not None and (not isinstance(labels, list) or len(labels) != len(data)):
@@ -189,8 +189,8 @@ def _records(value: Any, what: str) -> dict[str, list[Any]]:
             extra = sorted(row.keys() - columns.keys())
             raise InvalidInputError(
                 f'"{what}" row {index} has different keys from row 0'
-                + (f" (missing {missing})" if missing else "")
-                + (f" (extra {extra})" if extra else "")
+                + (f" (missing {listed(missing)})" if missing else "")
+                + (f" (extra {listed(extra)})" if extra else "")
             )
         for key, item in row.items():
             columns[key].append(item)
@@ -217,7 +217,7 @@ def _inputs(value: Any) -> Any:
     if isinstance(value, dict):
         if not value:
             raise InvalidInputError('"inputs" is empty; send at least one named input')
-        return {str(key): _array(item, f'"inputs" {key!r}') for key, item in value.items()}
+        return {str(key): _array(item, f'"inputs" {quoted(key)}') for key, item in value.items()}
     if isinstance(value, list):
         return _array(value, '"inputs"')
     raise InvalidInputError('"inputs" must be a (nested) list or an object of named lists')

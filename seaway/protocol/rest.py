@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import math
 import struct
+from collections import Counter
 from itertools import chain
 from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 import orjson
 
-from seaway.errors import InvalidInputError
+from seaway.errors import InvalidInputError, brief, listed, quoted
+from seaway.protocol.limits import MAX_DIMS, check_shape
 from seaway.protocol.types import (
     InferRequest,
     InferResponse,
@@ -100,7 +102,7 @@ def decode_infer_request(
             array = _from_json(spec.data, spec.datatype, spec.shape, spec.name)
         else:
             chunk = view[offset : offset + spec.binary_size]
-            array = _from_binary(chunk, spec.datatype, spec.shape, f"input {spec.name!r}")
+            array = _from_binary(chunk, spec.datatype, spec.shape, f"input {quoted(spec.name)}")
             offset += spec.binary_size
         tensors.append(Tensor(spec.name, spec.datatype, spec.shape, array, spec.parameters))
 
@@ -149,6 +151,8 @@ def _plain_request(
         datatype = _DATATYPES.get(datatype)
         if datatype is None or datatype is Datatype.BYTES or type(shape) is not list:
             return None
+        if len(shape) > MAX_DIMS or 0 in shape:
+            return None  # the checked path refuses shapes numpy cannot build
         for dim in shape:
             if type(dim) is not int or dim < 0:
                 return None
@@ -249,8 +253,8 @@ def encode_infer_response(
 
 
 def encode_error(message: str) -> bytes:
-    """The V2 error body, ``{"error": message}``."""
-    return orjson.dumps({"error": message})
+    """The V2 error body, ``{"error": message}``, the message cut short if it is long."""
+    return orjson.dumps({"error": brief(message)})
 
 
 def encode_model_metadata(metadata: ModelMetadata) -> bytes:
@@ -300,13 +304,14 @@ def _input(index: int, item: Any) -> _Input:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f'inputs[{index}] needs a "name" string')
-    what = f"input {name!r}"
+    what = f"input {quoted(name)}"
     datatype = _datatype(item.get("datatype"), what)
     shape = item.get("shape")
     if not isinstance(shape, list) or not all(type(dim) is int and dim >= 0 for dim in shape):
         raise InvalidInputError(
             f'{what}: "shape" must be a list of non-negative integers, got {_json_text(shape)}'
         )
+    check_shape(shape, what)
     parameters = _parameters(item.get("parameters"), what)
     size = parameters.pop("binary_data_size", None)
     has_data = "data" in item
@@ -338,11 +343,13 @@ def _parameters(value: Any, what: str) -> dict[str, ParameterValue]:
     for key, item in value.items():
         if not isinstance(item, str | int | float):  # bool is an int
             raise InvalidInputError(
-                f"{what}: parameter {key!r} must be a string, number or boolean, "
+                f"{what}: parameter {quoted(key)} must be a string, number or boolean, "
                 f"not {_json_type(item)}"
             )
         if key in _NOT_SUPPORTED or key == "classification":
-            raise InvalidInputError(f"{what}: parameter {key!r} is not supported by this server")
+            raise InvalidInputError(
+                f"{what}: parameter {quoted(key)} is not supported by this server"
+            )
     return value
 
 
@@ -356,10 +363,10 @@ def _requested_outputs(value: Any) -> tuple[RequestedOutput, ...]:
         name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidInputError(f'outputs[{index}] must be an object with a "name" string')
-        parameters = _parameters(item.get("parameters"), f"output {name!r}")
+        parameters = _parameters(item.get("parameters"), f"output {quoted(name)}")
         binary = parameters.pop("binary_data", None)
         if binary is not None and not isinstance(binary, bool):
-            raise InvalidInputError(f'output {name!r}: "binary_data" must be true or false')
+            raise InvalidInputError(f'output {quoted(name)}: "binary_data" must be true or false')
         outputs.append(RequestedOutput(name, binary, parameters))
     _no_duplicates([output.name for output in outputs], "output")
     return tuple(outputs)
@@ -367,8 +374,8 @@ def _requested_outputs(value: Any) -> tuple[RequestedOutput, ...]:
 
 def _no_duplicates(names: list[str], what: str) -> None:
     if len(set(names)) != len(names):
-        twice = sorted({name for name in names if names.count(name) > 1})
-        raise InvalidInputError(f"{what}(s) {twice} appear more than once in the request")
+        twice = sorted(name for name, count in Counter(names).items() if count > 1)
+        raise InvalidInputError(f"{what}(s) {listed(twice)} appear more than once in the request")
 
 
 def _binary_size_problem(declared: int, available: int, header_length: int | None) -> str:
@@ -430,7 +437,7 @@ def _from_json(
 
 def _what(name: str, datatype: Datatype) -> str:
     """How errors name an input (built only for errors: requests pass by the thousand)."""
-    return f"input {name!r} ({datatype.value})"
+    return f"input {quoted(name)} ({datatype.value})"
 
 
 def _hides_booleans(array: np.ndarray[Any, Any], data: list[Any]) -> bool:
@@ -581,7 +588,7 @@ def _to_json(tensor: Tensor) -> Any:
 
 def _not_utf8(name: str) -> NoReturn:
     raise InvalidInputError(
-        f"output {name!r} holds bytes that are not UTF-8 text and cannot be sent as JSON; "
+        f"output {quoted(name)} holds bytes that are not UTF-8 text and cannot be sent as JSON; "
         'request it with "binary_data": true'
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seaway.errors import ModelUnavailableError, NotFoundError
+from seaway.errors import ModelUnavailableError, NotFoundError, listed, quoted
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
 from seaway.runtime.batcher import BatcherClosedError
 from seaway.serving.model import ServedModel, output_tensors
@@ -69,16 +69,16 @@ class DataPlane:
         table = self._table
         by_version = table.versions.get(name)
         if by_version is None:
-            known = ", ".join(sorted(table.versions)) or "none"
-            raise NotFoundError(f"model {name!r} is not served here (served models: {known})")
+            known = listed(sorted(table.versions)) if table.versions else "none"
+            raise NotFoundError(f"model {quoted(name)} is not served here (served models: {known})")
         if version is None:
             return by_version[table.default[name]]
         try:
             return by_version[version]
         except KeyError:
             raise NotFoundError(
-                f"model {name!r} has no served version {version!r} "
-                f"(served: {', '.join(sorted(by_version, key=_version_key))})"
+                f"model {quoted(name)} has no served version {quoted(version)} "
+                f"(served: {listed(sorted(by_version, key=_version_key))})"
             ) from None
 
     def default_version(self, name: str) -> str:

@@ -5,6 +5,11 @@ Like the REST app it only decodes, calls the data plane and encodes. Each RPC ru
 checks the API key (``authorization: Bearer ...`` metadata), maps Seaway errors to status codes
 (``errors.CODES``) and records metrics. Unexpected errors are logged and answered INTERNAL without
 details.
+
+Messages are parsed by ``add_to_server``'s own deserializers, not the generated ones: bytes that
+are not the RPC's message would otherwise fail inside grpc, before any handler, and reach the
+client as UNKNOWN. Here they arrive as a ``Malformed`` request, answered INVALID_ARGUMENT after
+the API key is checked, as any other bad request is.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
 from seaway._version import __version__
-from seaway.errors import InvalidInputError, SeawayError
+from seaway.errors import InvalidInputError, SeawayError, brief, quoted
 from seaway.protocol import grpc_codec
 from seaway.protocol.grpc import inference_pb2 as pb
 from seaway.protocol.grpc import inference_pb2_grpc as pb_grpc
@@ -158,7 +163,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 self.authenticator.check(metadata.get("authorization"), scope)
             return await handler()
         except SeawayError as exc:
-            code, message = code_for(exc), str(exc)
+            code, message = code_for(exc), brief(str(exc))
         except Exception:
             log.exception("unexpected error in a gRPC call")
             code, message = grpc.StatusCode.INTERNAL, "internal server error; see the server log"
@@ -185,10 +190,81 @@ async def _value(value: T) -> T:
 def _repository_parameter(key: str, value: Any) -> Any:
     choice = value.WhichOneof("parameter_choice")
     if choice is None:
-        raise InvalidInputError(f"load parameter {key!r} has no value")
+        raise InvalidInputError(f"load parameter {quoted(key)} has no value")
     item = getattr(value, choice)
     return item.decode("utf-8", errors="replace") if isinstance(item, bytes) else item
 
 
+# ---- registration with tolerant deserializers ------------------------------------------------------
+
+_SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+#: The API-key scope each RPC checks, for answering a malformed message of that RPC as the RPC
+#: itself would answer any other bad request (after the key is checked).
+SCOPES: dict[str, Scope | None] = {
+    "ServerLive": None,
+    "ServerReady": None,
+    "ModelReady": Scope.PREDICT,
+    "ServerMetadata": Scope.PREDICT,
+    "ModelMetadata": Scope.PREDICT,
+    "ModelInfer": Scope.PREDICT,
+    "RepositoryIndex": Scope.ADMIN,
+    "RepositoryModelLoad": Scope.ADMIN,
+    "RepositoryModelUnload": Scope.ADMIN,
+}
+
+
+class Malformed:
+    """The request handed to a handler when the bytes received are not the RPC's message."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+def _deserializer(message_class: Any) -> Callable[[bytes], Any]:
+    parse = message_class.FromString
+    name = message_class.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception as exc:  # whatever the parser raises, the bytes are the client's
+            return Malformed(f"the request is not a valid {name} message ({brief(str(exc), 200)})")
+
+    return deserialize
+
+
+def _handler(servicer: InferenceServicer, rpc: str) -> Callable[[Any, Any], Awaitable[Any]]:
+    method = getattr(servicer, rpc)
+    scope = SCOPES[rpc]
+
+    async def handle(request: Any, context: Any) -> Any:
+        if type(request) is not Malformed:
+            return await method(request, context)
+
+        async def refuse() -> NoReturn:
+            raise InvalidInputError(request.problem)
+
+        labels = ["", ""] if rpc == "ModelInfer" else None  # counted like other bad requests
+        return await servicer._serve(rpc, context, scope, refuse, labels)
+
+    return handle
+
+
 def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    """Register every RPC of ``inference.GRPCInferenceService`` (as the generated
+    ``add_GRPCInferenceServiceServicer_to_server`` does) with deserializers that hand malformed
+    messages to the servicer instead of failing inside grpc."""
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            _handler(servicer, method.name),
+            request_deserializer=_deserializer(getattr(pb, method.input_type.name)),
+            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+        )
+        for method in _SERVICE.methods
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(_SERVICE.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(_SERVICE.full_name, handlers)

@@ -1,14 +1,23 @@
-"""Reading request bodies: size limit first, then optional gzip/deflate, for every route."""
+"""Reading request bodies: size limit first, then optional gzip/deflate, for every route.
+
+A compressed body is inflated on the event loop up to ``OFF_LOOP_FROM`` bytes of output (small
+requests, the common case, pay nothing more); the rest of a large one is inflated in a worker
+thread, so one big upload does not stall every other request on the server meanwhile.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from seaway.errors import BodyTooLargeError, InvalidInputError
+from seaway.errors import BodyTooLargeError, InvalidInputError, quoted
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+#: Inflated output past this many bytes is produced off the event loop.
+OFF_LOOP_FROM = 256 * 1024
 
 
 class ClientDisconnected(Exception):
@@ -19,7 +28,12 @@ async def read_body(
     receive: Receive, limit: int, content_length: str | None, content_encoding: str | None
 ) -> bytes:
     """The whole body, refused as soon as it passes ``limit`` bytes (declared or received)."""
-    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+    if (
+        content_length is not None
+        and content_length.isascii()
+        and content_length.isdigit()
+        and (len(content_length) > 18 or int(content_length) > limit)
+    ):
         raise BodyTooLargeError(too_large(limit))
     message = await receive()
     if message["type"] == "http.disconnect":
@@ -43,10 +57,10 @@ async def read_body(
         raise BodyTooLargeError(too_large(limit))
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("gzip", "deflate"):
-        return _decompress(body, encoding, limit)
+        return await _decompress(body, encoding, limit)
     if encoding not in ("", "identity"):
         raise InvalidInputError(
-            f"Content-Encoding {encoding!r} is not supported (use gzip or deflate)"
+            f"Content-Encoding {quoted(encoding)} is not supported (use gzip or deflate)"
         )
     return body
 
@@ -55,12 +69,19 @@ def too_large(limit: int) -> str:
     return f"request body is larger than the limit of {limit} bytes (--max-body-size)"
 
 
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+async def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    first = min(OFF_LOOP_FROM, limit + 1)
     try:
-        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-        data = zlib.decompressobj(wbits).decompress(body, limit + 1)
+        data = inflater.decompress(body, first)
+        if len(data) == first and not inflater.eof and len(data) <= limit:
+            rest = limit + 1 - len(data)  # one byte past the limit tells "too large"
+            data += await asyncio.to_thread(inflater.decompress, inflater.unconsumed_tail, rest)
     except zlib.error as exc:
         raise InvalidInputError(f"request body is not valid {encoding} data: {exc}") from exc
     if len(data) > limit:
         raise BodyTooLargeError(too_large(limit))
+    if not inflater.eof:
+        raise InvalidInputError(f"request body is not valid {encoding} data: it ends too early")
     return data

@@ -4,10 +4,13 @@ Every other route goes through Starlette's router; this one is matched by two st
 handled here directly, because the router, its Request and Response objects and the exception
 middleware cost more per request than decoding the body does. It keeps every promise of the
 guarded routes: request id, API key, size limit, error mapping, metrics and access log.
+Large answers are compressed in a worker thread (``compress``), so one big answer does not stall
+every other request on the server; small ones stay on the loop, where a thread would cost more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
 import time
@@ -15,7 +18,7 @@ import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from seaway.errors import InvalidInputError, SeawayError
+from seaway.errors import InvalidInputError, SeawayError, quoted
 from seaway.protocol import rest
 from seaway.serving import logs
 from seaway.serving.auth import Authenticator, Scope
@@ -35,6 +38,8 @@ _JSON = b"application/json"
 _BINARY = b"application/octet-stream"
 #: Answers at least this long are compressed when the client accepts gzip or deflate.
 COMPRESS_FROM = 4096
+#: Answers at least this long are compressed off the event loop.
+OFF_LOOP_FROM = 256 * 1024
 _WANTED = {
     b"accept-encoding",
     b"content-length",
@@ -103,7 +108,7 @@ class InferEndpoint:
                 if len(meta.inputs) != 1:
                     raise InvalidInputError(
                         "a raw binary request (Inference-Header-Content-Length: 0) needs a model "
-                        f"with exactly one input; {name!r} has {len(meta.inputs)}"
+                        f"with exactly one input; {quoted(name)} has {len(meta.inputs)}"
                     )
                 decoded = rest.decode_raw_binary_request(
                     body, input_meta=meta.inputs[0], model_name=name, model_version=version
@@ -120,7 +125,7 @@ class InferEndpoint:
                 content_type = _BINARY
                 extra.append((b"inference-header-content-length", str(json_length).encode()))
             if len(payload) >= COMPRESS_FROM and (accepted := headers.get(b"accept-encoding")):
-                payload, encoding = _compress(payload, accepted)
+                payload, encoding = await compress(payload, accepted)
                 if encoding:
                     extra.append((b"content-encoding", encoding))
         except ClientDisconnected:
@@ -155,6 +160,13 @@ class InferEndpoint:
             logs.log_access("POST", scope["path"], status, seconds, rid, labels)
 
 
+async def compress(payload: bytes, accepted: str) -> tuple[bytes, bytes | None]:
+    """``_compress``, in a worker thread when ``payload`` is large."""
+    if len(payload) < OFF_LOOP_FROM:
+        return _compress(payload, accepted)
+    return await asyncio.to_thread(_compress, payload, accepted)
+
+
 def _compress(payload: bytes, accepted: str) -> tuple[bytes, bytes | None]:
     """gzip or deflate (zlib format, as tritonclient sends and reads it), if the client takes it."""
     codings = {part.split(";")[0].strip().lower() for part in accepted.split(",")}
@@ -168,8 +180,10 @@ def _compress(payload: bytes, accepted: str) -> tuple[bytes, bytes | None]:
 def _header_length(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.strip().isdigit():
+    text = value.strip()
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few enough for int()
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise InvalidInputError(
-            f"Inference-Header-Content-Length must be a byte count, got {value!r}"
+            f"Inference-Header-Content-Length must be a byte count, got {quoted(value)}"
         )
-    return int(value)
+    return int(text)
