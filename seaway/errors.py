@@ -24,6 +24,7 @@ classes to HTTP and gRPC codes with two small tables.
     │   ├── NotFoundError            unknown model, version or alias
     │   ├── ConflictError            the operation clashes with current state (alias in use, ...)
     │   └── RegistryUnavailableError the database cannot be reached or is not a Seaway registry
+    │       └── SchemaMismatchError  the database's schema is older or newer than this Seaway
     ├── ArtifactStoreError           the artifact store cannot be read or written
     ├── AuthError
     │   ├── AuthenticationError      no API key, or one that is unknown or revoked (HTTP 401)
@@ -132,6 +133,15 @@ class ConflictError(RegistryError):
 
 class RegistryUnavailableError(RegistryError):
     pass
+
+
+class SchemaMismatchError(RegistryUnavailableError):
+    """The registry schema and this Seaway differ; the message says what to run."""
+
+    def __init__(self, message: str, *, current: str | None, head: str) -> None:
+        super().__init__(message)
+        self.current = current
+        self.head = head
 
 
 class ArtifactStoreError(SeawayError):

@@ -11,6 +11,7 @@ import typer
 
 from seaway._version import __version__
 from seaway.cli import batch, keys, models, schedules
+from seaway.cli import registry as registry_cli
 from seaway.cli.output import err_console
 from seaway.cli.predict import predict_command
 from seaway.cli.serve import serve_command
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(batch.app, name="batch")
+app.add_typer(registry_cli.app, name="registry")
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
 app.command("scheduler")(schedules.scheduler_command)

@@ -1,8 +1,11 @@
-"""The registry database: engines, schema migration, and translation of driver errors.
+"""The registry database: engines, and translation of driver errors.
 
-SQLite is the embedded default. Its transactions start with ``BEGIN IMMEDIATE`` (and wait up to
-``busy_timeout``), which serialises writers across processes so version numbers never collide.
-PostgreSQL serialises version allocation with a row lock and migrations with an advisory lock.
+SQLite is the embedded default. Its write transactions start with ``BEGIN IMMEDIATE`` (and wait up
+to ``busy_timeout``), which serialises writers across processes so version numbers never collide;
+read transactions (connections carrying the :data:`READ_ONLY` execution option) start with a plain
+deferred ``BEGIN``, so readers never queue behind a writer (WAL gives them a snapshot).
+PostgreSQL serialises version allocation with a row lock. Schema migration lives in
+``seaway.registry.schema``.
 """
 
 from __future__ import annotations
@@ -12,23 +15,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
+    IntegrityError,
     NoSuchModuleError,
     OperationalError,
     ProgrammingError,
 )
 
-from seaway.errors import ConfigError, MissingDependencyError, RegistryUnavailableError
-from seaway.registry.migrations import HEAD, VERSION_TABLE
+from seaway.errors import (
+    ConfigError,
+    ConflictError,
+    MissingDependencyError,
+    RegistryUnavailableError,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_MIGRATION_LOCK_KEY = 0x5EA_0A1
+#: Execution option marking a connection whose transactions only read (SQLite: deferred BEGIN).
+READ_ONLY = "seaway_read_only"
 
 
 def safe_url(url: str) -> str:
@@ -79,7 +86,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a deferred BEGIN that later writes cannot wait for the lock (SQLITE_BUSY at once), so
+        # only connections that promise to read get one
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 @contextlib.contextmanager
@@ -87,6 +97,12 @@ def translate_errors(url: str) -> Iterator[None]:
     """Turn driver failures into errors that say which database and what to check."""
     try:
         yield
+    except IntegrityError as exc:
+        # a constraint lost to a concurrent writer (PostgreSQL does not serialise like SQLite)
+        raise ConflictError(
+            f"the registry changed while this operation ran ({_first_line(exc)}); "
+            "check the current state and retry"
+        ) from exc
     except OperationalError as exc:
         raise RegistryUnavailableError(
             f"cannot use the registry database at {safe_url(url)}: {_first_line(exc)}. "
@@ -100,46 +116,5 @@ def translate_errors(url: str) -> Iterator[None]:
 
 
 def _first_line(exc: DBAPIError) -> str:
-    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-
-
-def current_revision(conn: Connection) -> str | None:
-    try:
-        with conn.begin_nested():
-            row = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
-    except (OperationalError, ProgrammingError):
-        return None  # no version table yet: a new database
-    return None if row is None else str(row[0])
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to ``HEAD``; cheap when it is already there, safe when racing."""
-    url = engine.url.render_as_string(hide_password=False)
-    with translate_errors(url):
-        with engine.connect() as conn:
-            revision = current_revision(conn)
-            conn.rollback()
-        if revision == HEAD:
-            return
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-                )
-            revision = current_revision(conn)
-            if revision == HEAD:
-                return
-            if revision is not None and not _is_known(revision):
-                raise RegistryUnavailableError(
-                    f"the registry database at {safe_url(url)} has schema revision {revision}, "
-                    "newer than this Seaway knows; upgrade seaway"
-                )
-            config = Config()
-            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-
-
-def _is_known(revision: str) -> bool:
-    versions = Path(__file__).parent / "migrations" / "versions"
-    return any(path.name.startswith(f"{revision}_") for path in versions.glob("*.py"))
+    text = str(exc.orig).strip() if exc.orig is not None else str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

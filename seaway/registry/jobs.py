@@ -108,8 +108,9 @@ class Schedule:
 
 
 class JobStore:
-    def __init__(self, begin: Begin) -> None:
+    def __init__(self, begin: Begin, read: Begin | None = None) -> None:
         self._begin = begin
+        self._read = read or begin  # transactions that only read (no SQLite write lock)
 
     def create(
         self,
@@ -145,7 +146,7 @@ class JobStore:
             return self._get(conn, job_id)
 
     def get(self, job_id: str) -> BatchJob:
-        with self._begin() as conn:
+        with self._read() as conn:
             return self._get(conn, job_id)
 
     def list(self, *, limit: int = 50, status: JobStatus | None = None) -> list[BatchJob]:
@@ -155,7 +156,7 @@ class JobStore:
         )
         if status is not None:
             query = query.where(t.batch_jobs.c.status == status.value)
-        with self._begin() as conn:
+        with self._read() as conn:
             return [_job(row) for row in conn.execute(query.limit(limit)).mappings()]
 
     def start(self, job_id: str) -> BatchJob:
@@ -234,8 +235,9 @@ class JobStore:
 
 
 class ScheduleStore:
-    def __init__(self, begin: Begin) -> None:
+    def __init__(self, begin: Begin, read: Begin | None = None) -> None:
         self._begin = begin
+        self._read = read or begin  # transactions that only read (no SQLite write lock)
 
     def create(self, schedule: Schedule) -> Schedule:
         validate_name(schedule.name)
@@ -264,11 +266,11 @@ class ScheduleStore:
             return self._get(conn, schedule.name)
 
     def get(self, name: str) -> Schedule:
-        with self._begin() as conn:
+        with self._read() as conn:
             return self._get(conn, name)
 
     def list(self) -> list[Schedule]:
-        with self._begin() as conn:
+        with self._read() as conn:
             names = conn.execute(
                 select(t.batch_schedules.c.name).order_by(t.batch_schedules.c.name)
             ).scalars()

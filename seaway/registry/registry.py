@@ -3,37 +3,39 @@
 Registration writes artifacts first and then commits all metadata in one transaction; a failure in
 between deletes the upload, and a crash leaves only an orphan folder for :meth:`collect_garbage`.
 Version numbers come from ``max + 1`` under a lock (``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE``
-on the model row in PostgreSQL), with a retry on the rare unique-key collision.
+on the model row in PostgreSQL), with a retry on the rare unique-key collision. Transactions that
+only read use :meth:`Registry._read`, which on SQLite does not take the write lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from seaway.apikeys import ApiKey, Scope
 from seaway.config import Settings
 from seaway.errors import ConflictError, NotFoundError
-from seaway.packaging.manifest import Manifest
 from seaway.packaging.reader import manifest_digest, open_package
 from seaway.registry import keys
+from seaway.registry import queries as q
 from seaway.registry import tables as t
-from seaway.registry.db import create_registry_engine, migrate, safe_url, translate_errors
+from seaway.registry.cache import cached_package, snapshot
+from seaway.registry.db import READ_ONLY, create_registry_engine, safe_url, translate_errors
 from seaway.registry.jobs import JobStore, ScheduleStore
 from seaway.registry.records import ModelVersion, RegisteredModel
+from seaway.registry.schema import check_schema
 from seaway.registry.store import ArtifactStore
 from seaway.registry.uri import ModelRef, parse_model_uri, validate_alias, validate_name
 
 _VERSION_RETRIES = 5
+_ALIAS_RETRIES = 3
 
 
 class Registry:
@@ -46,10 +48,15 @@ class Registry:
         self.store = ArtifactStore(artifact_root)
         self.cache_dir = Path(cache_dir) if cache_dir else Path(artifact_root).parent / "cache"
         self._engine: Engine = create_registry_engine(url)
-        migrate(self._engine)
+        self._reader: Engine = self._engine.execution_options(**{READ_ONLY: True})
+        try:
+            check_schema(self._engine)  # SQLite upgrades itself; PostgreSQL only on request
+        except BaseException:
+            self._engine.dispose()
+            raise
         #: batch job records and schedules (``seaway batch``)
-        self.jobs = JobStore(self._begin)
-        self.schedules = ScheduleStore(self._begin)
+        self.jobs = JobStore(self._begin, self._read)
+        self.schedules = ScheduleStore(self._begin, self._read)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Registry:
@@ -133,8 +140,8 @@ class Registry:
                         update(t.models).where(t.models.c.name == name).values(updated_at=now)
                     )
                 return version
-            except IntegrityError:
-                if attempt == _VERSION_RETRIES - 1:
+            except ConflictError as exc:  # the same number taken concurrently: take the next
+                if not _lost_a_race(exc) or attempt == _VERSION_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -156,16 +163,24 @@ class Registry:
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``, atomically replacing where it pointed before."""
         validate_alias(alias)
-        with self._begin() as conn:
-            self._require_version(conn, name, version)
-            values = {"version": version, "updated_at": _now()}
-            moved = conn.execute(
-                update(t.aliases)
-                .where(t.aliases.c.name == name, t.aliases.c.alias == alias)
-                .values(**values)
-            )
-            if moved.rowcount == 0:
-                conn.execute(insert(t.aliases).values(name=name, alias=alias, **values))
+        for attempt in range(_ALIAS_RETRIES):
+            try:
+                with self._begin() as conn:
+                    q.require_version(conn, name, version)
+                    values = {"version": version, "updated_at": _now()}
+                    moved = conn.execute(
+                        update(t.aliases)
+                        .where(t.aliases.c.name == name, t.aliases.c.alias == alias)
+                        .values(**values)
+                    )
+                    if moved.rowcount == 0:
+                        conn.execute(insert(t.aliases).values(name=name, alias=alias, **values))
+                return
+            except ConflictError as exc:
+                # PostgreSQL: another writer created the alias between our update and insert;
+                # the retry's update moves it (last writer wins, as with an existing alias)
+                if not _lost_a_race(exc) or attempt == _ALIAS_RETRIES - 1:
+                    raise
 
     def delete_alias(self, name: str, alias: str) -> None:
         with self._begin() as conn:
@@ -184,7 +199,7 @@ class Registry:
         tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         with self._begin() as conn:
-            self._require_version(conn, name, version)
+            q.require_version(conn, name, version)
             values: dict[str, Any] = {}
             if description is not None:
                 values["description"] = description
@@ -213,13 +228,13 @@ class Registry:
                 ).rowcount
                 == 0
             ):
-                raise self._model_not_found(conn, name)
+                raise q.model_not_found(conn, name)
 
     def delete_version(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
         """Delete a version; refused while an alias points at it unless ``force``."""
         record = self.get_version(name, version)
         with self._begin() as conn:
-            self._require_version(conn, name, version)
+            q.require_version(conn, name, version)
             pointing = (
                 conn.execute(
                     select(t.aliases.c.alias).where(
@@ -248,14 +263,17 @@ class Registry:
     def collect_garbage(self, *, older_than: timedelta = timedelta(hours=1)) -> list[str]:
         """Delete stored packages no version references (left by crashed registrations).
 
-        ``older_than`` spares uploads whose registration may still be in flight.
+        ``older_than`` spares uploads whose registration may still be in flight. An upload whose
+        age the store cannot tell counts as young and is kept: deleting the files of a version
+        about to be committed would lose it, keeping an orphan only wastes space.
         """
         cutoff = _now() - older_than
-        with self._begin() as conn:
+        entries = self.store.entries()  # listed before the query: an upload listed here and
+        with self._read() as conn:  # committed after it would otherwise look like an orphan
             referenced = set(conn.execute(select(t.model_versions.c.artifact_uri)).scalars())
         removed = []
-        for entry in self.store.entries():
-            if entry.uri in referenced or (entry.modified is not None and entry.modified > cutoff):
+        for entry in entries:
+            if entry.uri in referenced or entry.modified is None or entry.modified > cutoff:
                 continue
             self.store.delete(entry.uri)
             removed.append(entry.uri)
@@ -264,33 +282,35 @@ class Registry:
     # ---- reading -------------------------------------------------------------------------------
 
     def list_models(self) -> list[RegisteredModel]:
-        with self._begin() as conn:
+        with self._read() as conn:
             names = conn.execute(select(t.models.c.name).order_by(t.models.c.name)).scalars().all()
-            return [self._model(conn, name) for name in names]
+            return [q.model(conn, name) for name in names]
 
     def get_model(self, name: str) -> RegisteredModel:
-        with self._begin() as conn:
-            return self._model(conn, name)
+        with self._read() as conn:
+            return q.model(conn, name)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        with self._begin() as conn:
-            self._model(conn, name)
+        with self._read() as conn:
+            q.model(conn, name)
             rows = conn.execute(
                 select(t.model_versions)
                 .where(t.model_versions.c.name == name)
                 .order_by(t.model_versions.c.version)
             ).mappings()
-            aliases = self._aliases(conn, name)
-            return [_version(row, aliases) for row in rows]
+            aliases = q.aliases_of(conn, name)
+            return [q.version_record(row, aliases) for row in rows]
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        with self._begin() as conn:
-            return _version(self._require_version(conn, name, version), self._aliases(conn, name))
+        with self._read() as conn:
+            return q.version_record(
+                q.require_version(conn, name, version), q.aliases_of(conn, name)
+            )
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
         """The version a URI (``models:/NAME/3``, ``@alias``, ``/latest``) points at now."""
         ref = parse_model_uri(ref) if isinstance(ref, str) else ref
-        with self._begin() as conn:
+        with self._read() as conn:
             if ref.version is not None:
                 version = ref.version
             elif ref.alias is not None:
@@ -300,7 +320,7 @@ class Registry:
                     )
                 ).scalar()
                 if found is None:
-                    model = self._model(conn, ref.name)
+                    model = q.model(conn, ref.name)
                     known = ", ".join(sorted(model.aliases)) or "none"
                     raise NotFoundError(
                         f"model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known})"
@@ -313,32 +333,30 @@ class Registry:
                     )
                 ).scalar()
                 if latest is None:
-                    self._model(conn, ref.name)
+                    q.model(conn, ref.name)
                     raise NotFoundError(f"model {ref.name!r} has no versions")
                 version = latest
-            return _version(
-                self._require_version(conn, ref.name, version), self._aliases(conn, ref.name)
+            return q.version_record(
+                q.require_version(conn, ref.name, version), q.aliases_of(conn, ref.name)
             )
 
     def fetch(self, record: ModelVersion) -> Path:
-        """A local folder holding the version's package (the store itself when it is local)."""
+        """A local folder holding the version's package, in the cache (``seaway.registry.cache``).
+
+        Never the store's own folder, even for a local store: what a server loads from stays
+        there when the version is deleted. Safe to call from several processes at once.
+        """
         local = self.store.local_path(record.artifact_uri)
         if local is not None:
-            return local
-        target = self.cache_dir / record.manifest_sha256
-        if (target / "manifest.json").is_file() and manifest_digest(
-            target
-        ) == record.manifest_sha256:
-            return target
-        staging = self.cache_dir / f".download-{uuid.uuid4().hex}"
-        staging.mkdir(parents=True)
-        try:
-            self.store.download(record.artifact_uri, staging)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+            fill = snapshot(local)
+        else:
+
+            def fill(staging: Path) -> None:
+                self.store.download(record.artifact_uri, staging)
+
+        return cached_package(
+            self.cache_dir, record.manifest_sha256, fill, source=record.artifact_uri
+        )
 
     # ---- API keys for the inference server (seaway/registry/keys.py, docs/security.md) ---------
 
@@ -362,12 +380,12 @@ class Registry:
 
     def list_api_keys(self, include_revoked: bool = False) -> list[ApiKey]:
         """Keys oldest first; revoked ones too with ``include_revoked``."""
-        with self._begin() as conn:
+        with self._read() as conn:
             return keys.list_api_keys(conn, include_revoked=include_revoked)
 
     def get_api_key(self, key_id: str) -> ApiKey:
         """One key, revoked or not; ``NotFoundError`` when there is none with that id."""
-        with self._begin() as conn:
+        with self._read() as conn:
             return keys.get_api_key(conn, key_id)
 
     def revoke_api_key(self, key_id: str) -> ApiKey:
@@ -383,94 +401,21 @@ class Registry:
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
-        """One transaction, with driver errors translated into Seaway's."""
+        """One transaction that may write, with driver errors translated into Seaway's."""
         with translate_errors(self.url), self._engine.begin() as conn:
             yield conn
 
-    def _model(self, conn: Connection, name: str) -> RegisteredModel:
-        row = conn.execute(select(t.models).where(t.models.c.name == name)).mappings().first()
-        if row is None:
-            raise self._model_not_found(conn, name)
-        stats = conn.execute(
-            select(func.max(t.model_versions.c.version), func.count()).where(
-                t.model_versions.c.name == name
-            )
-        ).one()
-        return RegisteredModel(
-            name=row["name"],
-            description=row["description"],
-            tags=dict(row["tags"] or {}),
-            created_at=_aware(row["created_at"]),
-            updated_at=_aware(row["updated_at"]),
-            latest_version=stats[0],
-            version_count=stats[1],
-            aliases={
-                alias: version
-                for version, names in self._aliases(conn, name).items()
-                for alias in names
-            },
-        )
-
-    def _model_not_found(self, conn: Connection, name: str) -> NotFoundError:
-        known = (
-            conn.execute(select(t.models.c.name).order_by(t.models.c.name).limit(20))
-            .scalars()
-            .all()
-        )
-        hint = f"registered models: {', '.join(known)}" if known else "the registry is empty"
-        return NotFoundError(f"no model named {name!r} in the registry ({hint})")
-
-    def _require_version(self, conn: Connection, name: str, version: int) -> RowMapping:
-        row = (
-            conn.execute(
-                select(t.model_versions).where(
-                    t.model_versions.c.name == name, t.model_versions.c.version == version
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            model = self._model(conn, name)
-            latest = (
-                f"latest is {model.latest_version}"
-                if model.latest_version
-                else "it has no versions"
-            )
-            raise NotFoundError(f"model {name!r} has no version {version} ({latest})")
-        return row
-
-    def _aliases(self, conn: Connection, name: str) -> dict[int, list[str]]:
-        by_version: dict[int, list[str]] = {}
-        for alias, version in conn.execute(
-            select(t.aliases.c.alias, t.aliases.c.version)
-            .where(t.aliases.c.name == name)
-            .order_by(t.aliases.c.alias)
-        ):
-            by_version.setdefault(version, []).append(alias)
-        return by_version
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """One transaction that only reads (on SQLite: a deferred BEGIN, no write lock)."""
+        with translate_errors(self.url), self._reader.begin() as conn:
+            yield conn
 
 
-def _version(row: RowMapping, aliases: dict[int, list[str]]) -> ModelVersion:
-    return ModelVersion(
-        name=row["name"],
-        version=row["version"],
-        flavor=row["flavor"],
-        artifact_uri=row["artifact_uri"],
-        manifest_sha256=row["manifest_sha256"],
-        manifest=Manifest.model_validate(row["manifest"]),
-        created_at=_aware(row["created_at"]),
-        description=row["description"],
-        tags=dict(row["tags"] or {}),
-        metrics=dict(row["metrics"] or {}),
-        lineage=dict(row["lineage"] or {}),
-        aliases=tuple(aliases.get(row["version"], ())),
-    )
+def _lost_a_race(exc: ConflictError) -> bool:
+    """Whether a conflict is a unique key taken by a concurrent writer (worth retrying)."""
+    return isinstance(exc.__cause__, IntegrityError)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -29,7 +29,7 @@ _PROTOCOL_EXTRAS = {
 @dataclass(frozen=True)
 class StoredEntry:
     uri: str
-    modified: datetime | None
+    modified: datetime | None  # None: the store cannot tell (count it as young)
 
 
 class ArtifactStore:
@@ -103,12 +103,27 @@ class ArtifactStore:
                     continue
                 for entry in self._fs.ls(model_dir["name"], detail=True):
                     if entry.get("type") == "directory":
-                        found.append(
-                            StoredEntry(self._uri(entry["name"]), _modified(self._fs, entry))
-                        )
+                        found.append(StoredEntry(self._uri(entry["name"]), self._age(entry)))
         except OSError as exc:
             raise ArtifactStoreError(f"cannot list artifact store {self.root}: {exc}") from exc
         return found
+
+    def _age(self, folder: dict[str, Any]) -> datetime | None:
+        """When a package folder last changed: its own time, else its newest file's.
+
+        Object stores (S3, ``memory://``) give prefixes no time, so the files decide; ``None``
+        when any of them has no time either (callers treat an unknown age as young).
+        """
+        modified = _modified(self._fs, folder)
+        if modified is not None:
+            return modified
+        times = [
+            _modified(self._fs, entry)
+            for entry in self._fs.find(folder["name"], detail=True).values()
+        ]
+        if not times or any(when is None for when in times):
+            return None
+        return max(when for when in times if when is not None)
 
 
 def _modified(fs: Any, entry: dict[str, Any]) -> datetime | None:
@@ -122,4 +137,6 @@ def _modified(fs: Any, entry: dict[str, Any]) -> datetime | None:
         value = fs.modified(entry["name"])
     except (NotImplementedError, OSError, KeyError):
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

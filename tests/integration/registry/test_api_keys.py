@@ -16,11 +16,12 @@ from sqlalchemy import Engine, insert, inspect, select
 import seaway.registry.migrations as migrations
 from seaway import apikeys
 from seaway.apikeys import ApiKey, Scope, hash_api_key, parse_api_key
-from seaway.errors import InvalidInputError, NotFoundError
+from seaway.errors import InvalidInputError, NotFoundError, SchemaMismatchError
 from seaway.registry import Registry
 from seaway.registry import tables as t
-from seaway.registry.db import create_registry_engine, current_revision
+from seaway.registry.db import create_registry_engine
 from seaway.registry.lineage import current_user
+from seaway.registry.schema import current_revision, upgrade
 
 KEY = re.compile(r"sw_([a-z0-9]{8})_[A-Za-z0-9_-]{43}")
 
@@ -188,6 +189,19 @@ def _alembic(url: str, action: str, revision: str) -> None:
         engine.dispose()
 
 
+def _open_older(url: str, root: Path) -> Registry:
+    """Open a registry whose schema is older: by itself on SQLite, after an upgrade on PostgreSQL."""
+    if url.startswith("postgresql"):
+        with pytest.raises(SchemaMismatchError, match="seaway registry upgrade"):
+            Registry(url, str(root))
+        engine = create_registry_engine(url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+    return Registry(url, str(root))
+
+
 def _state(url: str) -> tuple[str | None, set[str]]:
     engine = create_registry_engine(url)
     try:
@@ -219,7 +233,7 @@ def test_a_registry_from_before_api_keys_upgrades_and_keeps_its_models(
         )
     engine.dispose()
 
-    with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
+    with _open_older(registry_url, tmp_path / "artifacts") as registry:
         assert _state(registry_url)[0] == migrations.HEAD
         [model] = registry.list_models()
         assert (model.name, model.description, model.tags) == ("fraud", "old", {"team": "risk"})
@@ -234,7 +248,7 @@ def test_a_registry_from_before_api_keys_upgrades_and_keeps_its_models(
     _alembic(registry_url, "downgrade", "0001")
     revision, tables = _state(registry_url)
     assert revision == "0001" and "seaway_api_keys" not in tables and "seaway_models" in tables
-    with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
+    with _open_older(registry_url, tmp_path / "artifacts") as registry:
         assert registry.list_api_keys() == [] and len(registry.list_models()) == 1
 
 
@@ -250,14 +264,14 @@ def test_a_registry_from_before_batch_jobs_upgrades_and_reverses(
 ) -> None:
     batch_tables = {"seaway_batch_jobs", "seaway_batch_schedules", "seaway_batch_runs"}
     _alembic(registry_url, "upgrade", "0002")
-    with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
-        # Registry() upgrades on open; go back to 0002 with a key in place to upgrade for real
+    with _open_older(registry_url, tmp_path / "artifacts") as registry:
+        # upgraded on open (or by hand); go back to 0002 with a key in place to upgrade for real
         record, _ = registry.create_api_key("admin")
     _alembic(registry_url, "downgrade", "0002")
     revision, tables = _state(registry_url)
     assert revision == "0002" and not batch_tables & tables and "seaway_api_keys" in tables
 
-    with Registry(registry_url, str(tmp_path / "artifacts")) as registry:
+    with _open_older(registry_url, tmp_path / "artifacts") as registry:
         assert _state(registry_url) == (migrations.HEAD, tables | batch_tables)
         assert [k.key_id for k in registry.list_api_keys()] == [record.key_id]
         assert registry.jobs.list() == [] and registry.schedules.list() == []
