@@ -1,16 +1,24 @@
-"""Readiness follows loading: live at once, ready only once every model is loaded and warm."""
+"""Readiness follows healthy capacity: live at once, ready only once every model is loaded and
+warm, and not ready while a model has no healthy replica."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import flagmodels
+import grpc
 import httpx
 import numpy as np
 import testmodels
 import tritonclient.http as triton
 from servers import Server
+
+from seaway.protocol.grpc import inference_pb2 as pb
+from seaway.protocol.grpc import inference_pb2_grpc as pb_grpc
 
 
 def test_live_at_once_ready_only_after_loading(
@@ -102,3 +110,67 @@ def test_raw_bytes_inputs_reach_a_model_that_takes_bytes(
     result = client.infer("lengths", [tensor])
     assert result.as_numpy("predict").tolist() == [4, 0, 12]
     client.close()
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    """Poll ``check`` until it returns something true (a bound for a broken server, not a
+    timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_not_ready_while_no_replica_is_healthy_and_requests_fail_fast(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    flag = tmp_path / "refuse-to-load"
+    folder = tmp_path / "flaky"
+    flagmodels.save_fail_load_on_flag(folder)
+    server = serve(str(folder), "--trusted", env={"SEAWAY_TEST_FLAG": str(flag)})
+    url = server.url
+    body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    stub = pb_grpc.GRPCInferenceServiceStub(channel)
+    assert stub.ServerReady(pb.ServerReadyRequest(), timeout=30).ready
+
+    flag.touch()  # from now on the replica's restarts fail
+    poison = {"inputs": [dict(body["inputs"][0], data=[-1, 0])]}
+    crash = threading.Thread(  # kills the replica; its own answer does not matter here
+        target=lambda: httpx.post(f"{url}/v2/models/flaky/infer", json=poison, timeout=60)
+    )
+    crash.start()
+
+    def unready() -> httpx.Response | None:
+        answer = httpx.get(f"{url}/v2/health/ready", timeout=30)
+        return answer if answer.status_code == 503 else None
+
+    answer = _until(unready, "readiness to turn false while the replica cannot restart")
+    assert answer.json()["ready"] is False
+    assert "no healthy replica" in answer.json()["reason"]
+    model = httpx.get(f"{url}/v2/models/flaky/ready", timeout=30)
+    assert model.status_code == 503 and "no healthy replica" in model.json()["reason"]
+    assert httpx.get(f"{url}/v2/models/flaky/versions/1/ready", timeout=30).status_code == 503
+    assert httpx.get(f"{url}/ping", timeout=30).status_code == 503
+    assert not stub.ServerReady(pb.ServerReadyRequest(), timeout=30).ready
+    assert not stub.ModelReady(pb.ModelReadyRequest(name="flaky"), timeout=30).ready
+    [entry] = httpx.post(f"{url}/v2/repository/index", timeout=30).json()
+    assert entry["state"] == "UNAVAILABLE" and "no healthy replica" in entry["reason"]
+    # a request now is answered at once with the reason, not queued until its 30 s deadline
+    refused = httpx.post(f"{url}/v2/models/flaky/infer", json=body, timeout=30)
+    assert refused.status_code == 503, refused.text
+    assert "no healthy replica" in refused.json()["error"]
+
+    flag.unlink()  # the next restart succeeds
+    _until(
+        lambda: httpx.get(f"{url}/v2/health/ready", timeout=30).status_code == 200,
+        "readiness to come back once a replica restarted",
+    )
+    assert stub.ModelReady(pb.ModelReadyRequest(name="flaky"), timeout=30).ready
+    answer = httpx.post(f"{url}/v2/models/flaky/infer", json=body, timeout=30)
+    assert answer.status_code == 200 and answer.json()["outputs"][0]["data"] == [3.0]
+    channel.close()
+    crash.join(60)

@@ -4,6 +4,7 @@ and polls it drives itself (no sleeping for the loop)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import shutil
 from pathlib import Path
@@ -37,7 +38,9 @@ class FakeModel:
     ready = ServedModel.ready
     unready_reason = ServedModel.unready_reason
 
-    def __init__(self, factory: Factory, name: str, version: str, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, factory: Factory, name: str, version: str, *args: Any, **kwargs: Any
+    ) -> None:
         self.factory = factory
         self.name = name
         self.version = version
@@ -147,7 +150,7 @@ def test_a_failed_pool_is_replaced_with_backoff_and_says_why(package: Path) -> N
                 await controller.poll()
                 clock.now += 0.5
             delays.append(clock.now)
-        assert [b - a for a, b in zip(delays, delays[1:], strict=False)] == [2.0, 4.0]
+        assert [b - a for a, b in itertools.pairwise(delays)] == [2.0, 4.0]
 
         fresh = factory.made[-1]
         assert plane.get("churn") is fresh and plane.ready
