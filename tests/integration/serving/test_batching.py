@@ -2,7 +2,7 @@
 caller gets exactly its own rows back (the batcher's unit tests cover the edge cases).
 
 Batching is observed by events and counts, never by timing: a gate request holds the only replica
-busy (testmodels.Gate waits for a file) while the test queues its requests and watches the queue
+busy (testmodels.Gated waits for a file) while the test queues its requests and watches the queue
 depth reach them all; then the gate opens and the queued requests must leave in full batches.
 """
 
@@ -27,7 +27,7 @@ ROWS_PER_REQUEST = 2
 
 def _rows(index: int) -> np.ndarray:
     base = index * 1000.0  # every request's rows sum to values no other request has
-    return np.array([[base, 1, 2], [base, 3, 4]])
+    return np.array([[0, base, 1], [0, base, 3]])  # a first value of 0: the model never sleeps
 
 
 def _body(data: np.ndarray) -> dict[str, object]:
@@ -48,8 +48,9 @@ def test_concurrent_requests_are_batched_and_answered_with_their_own_rows(
 ) -> None:
     folder, gate = tmp_path / MODEL, tmp_path / "gate"
     gate.mkdir()
-    testmodels.save_gate(folder)
-    # one replica; the timeout only bounds a broken test (the gate request waits the longest)
+    testmodels.save_gated(folder, columns=3)
+    # one replica; the timeout only bounds a broken test: a model call may take a quarter of it,
+    # and the gate holds one while the requests queue
     server = serve(
         str(folder),
         "--trusted",

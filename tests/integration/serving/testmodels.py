@@ -139,25 +139,28 @@ def save_counting_classifier(folder: Any) -> None:
     )
 
 
-class Gate(seaway.PythonModel):
-    """Sums each row; a batch holding a row whose first value is negative waits at a gate.
+class Gated(SleepFor):
+    """A SleepFor whose batches holding a row with a negative first value wait at a gate.
 
-    With SEAWAY_TEST_GATE naming a folder, such a call creates ``entered`` there and then waits
-    until ``open`` exists: a test holds the replica busy while it queues requests, and knows when
-    it is (no sleeps standing in for it). Other calls (the warm-up too) answer at once.
+    With SEAWAY_TEST_GATE naming a folder, such a call creates ``entered`` there, waits until
+    ``open`` exists, and answers the rows' sums: a test holds the replica busy while it queues
+    requests, and knows when it is (no sleep stands in for it). Without the variable, and for
+    other batches (the warm-up's too), it is a SleepFor.
     """
 
     def predict(self, inputs: Any) -> Any:
         array = np.asarray(inputs, dtype=np.float64)
         folder = os.environ.get("SEAWAY_TEST_GATE")
-        if folder and array.size and (array[:, 0] < 0).any():
-            gate = Path(folder)
-            (gate / "entered").touch()
-            deadline = time.monotonic() + 300  # a test that never opens it fails, not hangs
-            while not (gate / "open").exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
+        if not folder or not array.size or not (array[:, 0] < 0).any():
+            return super().predict(inputs)
+        gate = Path(folder)
+        (gate / "entered").touch()
+        deadline = time.monotonic() + 300  # a test that never opens it fails, not hangs
+        while not (gate / "open").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return array.sum(axis=1)
 
 
-def save_gate(folder: Any, columns: int = 3) -> None:
-    seaway.save_model(Gate(), folder, sample_input=np.ones((1, columns)), code_paths=[__file__])
+def save_gated(folder: Any, columns: int = 2) -> None:
+    """A Gated package taking [rows, columns] float64; its sample input does not sleep."""
+    seaway.save_model(Gated(), folder, sample_input=np.zeros((1, columns)), code_paths=[__file__])
