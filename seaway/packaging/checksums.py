@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from seaway.errors import PackageIntegrityError
+from seaway.packaging.manifest import require_inside
 
 _CHUNK = 1 << 20
 
@@ -38,9 +39,21 @@ def checksum_tree(root: Path, *, exclude: frozenset[str] = frozenset()) -> dict[
 def verify_tree(
     root: Path, expected: dict[str, str], *, exclude: frozenset[str] = frozenset()
 ) -> None:
-    """Refuse a package whose files differ from ``expected`` in any way."""
+    """Refuse a package whose files differ from ``expected`` in any way.
+
+    Every listed path must lie inside ``root``, links included: ``root / "/etc/passwd"`` is
+    ``/etc/passwd``, and a link to a file outside would let a loader read what was not verified
+    by the time it reads it.
+    """
+    inside = root.resolve()
     for rel, digest in sorted(expected.items()):
+        require_inside(rel, "file")
         path = root / rel
+        if not path.resolve().is_relative_to(inside):
+            raise PackageIntegrityError(
+                f"package {root} is unsafe: file {rel!r} is a link to {path.resolve()}, outside "
+                "the package folder; refusing to load it"
+            )
         if not path.is_file():
             raise PackageIntegrityError(
                 f"package {root} is incomplete: file {rel!r} listed in its manifest is missing"

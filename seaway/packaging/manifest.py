@@ -3,6 +3,11 @@
 The manifest lists the SHA-256 of every other file, so a package is verified before any byte of it
 is handed to a framework loader. The registry stores the manifest's own digest, which closes the
 chain for packages that come from a registry.
+
+Every path a manifest names (its file list, the example and profile, the path-valued flavor
+options) must stay inside the package folder: relative, POSIX, no ``..``. A manifest naming
+``/etc/passwd`` or ``../other/model.pkl`` would otherwise have Seaway hash, or a loader open, files
+that are not the package's; such a manifest is refused when read and cannot be written.
 """
 
 from __future__ import annotations
@@ -12,13 +17,46 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from seaway.errors import PackageIntegrityError
 from seaway.packaging.signature import Signature
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
+#: Flavor options whose values are paths (or lists or maps of paths) inside the model folder.
+PATH_OPTIONS = ("file", "python_model", "data", "code", "artifacts")
+
+
+def outside_reason(rel: str) -> str | None:
+    """Why ``rel`` does not name a file inside a package folder; ``None`` when it does."""
+    if not rel or rel.strip() != rel:
+        return "is empty or padded with spaces"
+    if "\\" in rel or "\0" in rel:
+        return "holds a backslash or NUL (package paths are POSIX)"
+    if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":"):
+        return "is absolute"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return "has an empty, '.' or '..' part"
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def require_inside(rel: str, what: str) -> None:
+    """Refuse a manifest path that would leave the package folder, naming it."""
+    reason = outside_reason(rel)
+    if reason is not None:
+        raise PackageIntegrityError(
+            f"the package manifest names {what} {rel!r}, which {reason}: a package may only name "
+            "relative paths inside its own folder; refusing it"
+        )
 
 
 class FrameworkInfo(BaseModel):
@@ -43,6 +81,8 @@ class ServingConfig(BaseModel):
     max_queue: int | None = Field(default=None, ge=1)
     #: Seconds a request may take.
     timeout: float | None = Field(default=None, gt=0)
+    #: Seconds one model call may take before its replica is killed as hung.
+    call_timeout: float | None = Field(default=None, gt=0)
 
 
 class Manifest(BaseModel):
@@ -68,6 +108,22 @@ class Manifest(BaseModel):
     serving: ServingConfig | None = Field(default=None, exclude_if=lambda value: value is None)
     #: Relative path (POSIX) -> SHA-256 hex digest, for every file but the manifest.
     files: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _paths_stay_inside(self) -> Manifest:
+        # raises PackageIntegrityError itself (not ValueError), so pydantic passes it through
+        for rel in self.files:
+            require_inside(rel, "file")
+        for field, rel in (
+            ("input_example", self.input_example),
+            ("reference_profile", self.reference_profile),
+        ):
+            if rel is not None:
+                require_inside(rel, field)
+        for key in PATH_OPTIONS:
+            for rel in _strings(self.flavor_options.get(key)):
+                require_inside(rel, f"flavor option {key!r} path")
+        return self
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
