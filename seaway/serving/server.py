@@ -27,6 +27,7 @@ import uvicorn
 
 from seaway.errors import ConfigError
 from seaway.registry import Registry
+from seaway.runtime import spawner
 from seaway.serving.auth import Authenticator
 from seaway.serving.config import ServeConfig
 from seaway.serving.controller import Controller
@@ -51,6 +52,7 @@ def run(
     config: ServeConfig, registry: Registry | None, background: Sequence[Background] = ()
 ) -> None:
     """Serve until a signal, on uvloop where it is installed (it is with uvicorn[standard])."""
+    spawner.start_early()  # replicas' zygote imports their runtime while the server sets up
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop does not build on Windows
