@@ -1,14 +1,19 @@
-"""Key checks and per-key token buckets, with an injected clock."""
+"""Key checks and per-key token buckets, with an injected clock: here, and through the HTTP app
+(in-process), so no test of the rate limit depends on how fast the machine sends requests."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from seaway.apikeys import ApiKey, Scope, hash_api_key, new_api_key
 from seaway.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from seaway.serving.auth import Authenticator
+from seaway.serving.dataplane import DataPlane
+from seaway.serving.http.app import create_app
 
 
 class Clock:
@@ -108,3 +113,39 @@ def test_revoked_keys_drop_out_on_update() -> None:
     auth.update([])
     with pytest.raises(AuthenticationError):
         auth.check(f"Bearer {key}", Scope.PREDICT)
+
+
+def test_over_http_the_burst_is_one_seconds_worth_and_retry_after_is_honest() -> None:
+    """The server's answers with its clock frozen, then moved by what Retry-After said: the
+    checks pass before the model lookup, so an empty data plane's 404 means "let through"."""
+    clock = Clock()
+    limited, key = _key(Scope.PREDICT, rate=2)
+    other, other_key = _key(Scope.PREDICT, rate=2)
+    auth = Authenticator(clock=clock)
+    auth.update([limited, other])
+    app = create_app(DataPlane(), authenticator=auth)
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://seaway") as client:
+
+            async def infer(key: str) -> httpx.Response:
+                headers = {"authorization": f"Bearer {key}"}
+                return await client.post("/v2/models/fraud/infer", json={}, headers=headers)
+
+            statuses = [(await infer(key)).status_code for _ in range(2)]
+            assert statuses == [404, 404]  # the burst: one second's worth
+            limited_answer = await infer(key)
+            assert limited_answer.status_code == 429, limited_answer.text
+            error = limited_answer.json()["error"]
+            assert "rate limit" in error and key not in error, error
+            wait = limited_answer.headers["retry-after"]
+            assert wait == "1", limited_answer.headers  # half a second, in whole seconds
+            assert (await infer(other_key)).status_code == 404  # other keys are not limited
+            clock.now += int(wait) - 0.01
+            assert (await infer(key)).status_code == 404  # half a second refilled one
+            assert (await infer(key)).status_code == 429
+            clock.now += int(wait)
+            assert [(await infer(key)).status_code for _ in range(3)] == [404, 404, 429]
+
+    asyncio.run(run())
