@@ -112,17 +112,17 @@ class Manifest(BaseModel):
     @model_validator(mode="after")
     def _paths_stay_inside(self) -> Manifest:
         # raises PackageIntegrityError itself (not ValueError), so pydantic passes it through
-        for rel in self.files:
-            require_inside(rel, "file")
-        for field, rel in (
+        for name in self.files:
+            require_inside(name, "file")
+        for field, part in (
             ("input_example", self.input_example),
             ("reference_profile", self.reference_profile),
         ):
-            if rel is not None:
-                require_inside(rel, field)
+            if part is not None:
+                require_inside(part, field)
         for key in PATH_OPTIONS:
-            for rel in _strings(self.flavor_options.get(key)):
-                require_inside(rel, f"flavor option {key!r} path")
+            for option in _strings(self.flavor_options.get(key)):
+                require_inside(option, f"flavor option {key!r} path")
         return self
 
     def to_json(self) -> str:
