@@ -275,7 +275,11 @@ def collect_garbage(
         float, typer.Option(help="Spare uploads younger than this many minutes.")
     ] = 60.0,
 ) -> None:
-    """Remove stored packages that no version references (left by interrupted registrations)."""
+    """Remove stored packages that no version references (left by interrupted registrations).
+
+    Uploads younger than --older-than are kept, and so are those whose age the store cannot tell:
+    their registration may still be about to commit.
+    """
     with state(ctx).registry() as registry:
         removed = registry.collect_garbage(older_than=timedelta(minutes=older_than))
     console.print(f"Removed {len(removed)} orphaned package(s)")

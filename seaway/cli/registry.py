@@ -75,7 +75,7 @@ def _show(found: SchemaStatus) -> None:
             ("database", found.url),
             ("backend", found.backend),
             ("revision", found.current or "(none)"),
-            ("this Seaway's", found.head),
+            ("this Seaway's newest", found.head),
             ("state", _ADVICE[found.state]),
             (
                 "upgrades",
