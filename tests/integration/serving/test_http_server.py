@@ -233,7 +233,18 @@ def test_sigterm_finishes_in_flight_requests(serve: Callable[..., Server], tmp_p
         )
     )
     thread.start()
-    time.sleep(0.5)  # the request is in flight
+
+    def in_flight() -> bool:  # the model call is running on a replica (it takes 1.5 s)
+        page = httpx.get(f"{server.url}/metrics", timeout=30).text
+        return any(
+            line.startswith("seaway_batches_in_flight{") and float(line.split()[-1]) >= 1
+            for line in page.splitlines()
+        )
+
+    deadline = time.monotonic() + 60
+    while not in_flight():
+        assert time.monotonic() < deadline and thread.is_alive(), "the request never started"
+        time.sleep(0.02)
     assert server.stop(signal.SIGTERM) == 0
     thread.join(30)
     assert results and results[0].status_code == 200
