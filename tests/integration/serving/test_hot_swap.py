@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -45,13 +46,17 @@ def _body(rows: pd.DataFrame) -> dict[str, Any]:
 
 
 class Load:
-    """Threads sending requests until stopped, recording (status, version, correct)."""
+    """Threads sending requests until stopped, recording (status, version, correct), and for each
+    answer the tickets (one counter, in event order) drawn when it was sent and when it came."""
 
     def __init__(self, url: str, versions: dict[str, Any], threads: int = 4) -> None:
         self.url = url
         self.versions = versions
         self.results: list[tuple[int, str, bool]] = []
+        self.tickets: list[tuple[int, int]] = []  # (sent, received), beside each result
+        self._clock = itertools.count()  # next() is atomic under the GIL
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
 
     def _run(self, seed: int) -> None:
@@ -60,14 +65,19 @@ class Load:
         with httpx.Client(timeout=30) as client:
             while not self._stop.is_set():
                 rows = frame.iloc[rng.integers(0, len(frame), size=int(rng.integers(1, 5)))]
+                sent = next(self._clock)
                 answer = client.post(f"{self.url}/v2/models/fraud/infer", json=_body(rows))
+                received = next(self._clock)
                 if answer.status_code != 200:
-                    self.results.append((answer.status_code, answer.text, False))
-                    continue
-                doc = answer.json()
-                version = doc["model_version"]
-                expected = self.versions[version].predict(rows).tolist()
-                self.results.append((200, version, doc["outputs"][0]["data"] == expected))
+                    result = (answer.status_code, answer.text, False)
+                else:
+                    doc = answer.json()
+                    version = doc["model_version"]
+                    expected = self.versions[version].predict(rows).tolist()
+                    result = (200, version, doc["outputs"][0]["data"] == expected)
+                with self._lock:
+                    self.results.append(result)
+                    self.tickets.append((sent, received))
 
     def __enter__(self) -> Load:
         for thread in self._threads:
@@ -87,6 +97,15 @@ class Load:
                 return
             time.sleep(0.1)
         raise AssertionError(f"version {version} never took over: {self.results[-5:]}")
+
+    def wait_for_answers(self, count: int, timeout: float = 60) -> None:
+        """Until ``count`` more answers have come (an event to wait for, not a time)."""
+        target = len(self.results) + count
+        deadline = time.monotonic() + timeout
+        while len(self.results) < target:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} answers in {timeout} s")
+            time.sleep(0.05)
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -108,18 +127,27 @@ def test_moving_the_alias_swaps_versions_under_load_with_zero_failures(
 ) -> None:
     server = serve("models:/fraud@production", "--poll-interval", "0.2")
     with Load(server.url, versions) as load:
-        time.sleep(1.0)
+        load.wait_for_answers(20)
         with seaway.Registry.from_settings() as registry:
             registry.set_alias("fraud", "production", 2)
         load.wait_for_version("2")
-        time.sleep(0.5)
+        load.wait_for_answers(20)
     failures = [r for r in load.results if r[0] != 200 or not r[2]]
     assert not failures, failures[:5]
     seen = [r[1] for r in load.results]
     assert seen[0] == "1" and seen[-1] == "2"
-    # once version 2 answers, version 1 never does again: the switch is one atomic publish
-    first_two = seen.index("2")
-    assert "1" not in seen[first_two + 8 :]  # (a few answers from before the switch may land late)
+    # once version 2 answers, version 1 never does again: the switch is one atomic publish. So
+    # every request sent after the first version-2 answer came is answered by version 2 (those
+    # sent before may still land late, from version 1: requests in flight, not a race).
+    first_two = min(
+        received for (_, received), v in zip(load.tickets, seen, strict=True) if v == "2"
+    )
+    late = [
+        sent
+        for (sent, _), v in zip(load.tickets, seen, strict=True)
+        if v == "1" and sent > first_two
+    ]
+    assert not late, (first_two, late)
     entries = _index(server.url)
     assert [(e["name"], e["version"], e["state"]) for e in entries] == [("fraud", "2", "READY")]
     assert "draining model fraud version 1" in server.output()
@@ -138,7 +166,7 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
         seaway.log_model(untrusted, "fraud", sample_input=frame.head(5), registry=registry)
     server = serve("models:/fraud@production", "--poll-interval", "0.2")
     with Load(server.url, versions) as load:
-        time.sleep(0.5)
+        load.wait_for_answers(10)
         with seaway.Registry.from_settings() as registry:
             registry.set_alias("fraud", "production", 3)
         deadline = time.monotonic() + 60
@@ -147,7 +175,7 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
             if "3" in states and states["3"]["state"] == "UNAVAILABLE":
                 break
             time.sleep(0.2)
-        time.sleep(0.5)
+        load.wait_for_answers(10)  # answered after version 3 failed, still by version 1
     assert states["1"]["state"] == "READY"
     assert "trusted" in states["3"]["reason"] and "negate" in states["3"]["reason"]
     assert load.results and all(r[0] == 200 and r[1] == "1" and r[2] for r in load.results)
