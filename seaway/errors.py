@@ -33,8 +33,11 @@ classes to HTTP and gRPC codes with two small tables.
         ├── ServerBusyError          a bounded queue is full: retry later (HTTP 429)
         │   └── RateLimitedError     an API key's request rate is over its limit (HTTP 429)
         ├── ModelUnavailableError    no healthy replica can serve the model now (HTTP 503)
+        │   └── ModelOutOfMemoryError the model ran out of memory; its replica is recycled (503)
         ├── InferenceTimeoutError    the request did not finish within its deadline (HTTP 504)
+        │   └── CallTimeoutError     one model call ran past the call timeout: hung or too slow
         └── PredictionError          the model raised on this input (HTTP 400, as Triton does)
+            └── ModelCrashedError    the model crashed its replica on this input alone (400)
 """
 
 from __future__ import annotations
@@ -183,12 +186,28 @@ class ModelUnavailableError(ServingError):
     pass
 
 
+class ModelOutOfMemoryError(ModelUnavailableError):
+    """A server-side failure, not the input's fault as far as anyone can tell: retry later."""
+
+
 class InferenceTimeoutError(ServingError):
     pass
 
 
+class CallTimeoutError(InferenceTimeoutError):
+    """A model call outlived ``call_timeout``: its replica was killed as hung and restarted."""
+
+
 class PredictionError(ServingError):
     pass
+
+
+class ModelCrashedError(PredictionError):
+    """The replica process exited on its own while predicting on this request alone.
+
+    A 400, as other model failures on an input: the same input would crash the next replica
+    too, so it is never retried (a client should not retry it either).
+    """
 
 
 # -- keeping messages short ---------------------------------------------------------------------

@@ -12,6 +12,13 @@ ever reach the caller whose rows produced it. Batches grow with load rather than
   forever (one group is answered while the other's batch runs), and each model call carries half
   the rows it could.
 
+A fault belongs to the request that caused it. When a merged call fails with a model exception,
+each request is retried alone (only the culprit's caller sees the error). When a merged call
+crashes its replica, hangs it past the call timeout or exhausts its memory, every retry costs a
+replica restart or a call timeout, so the batch is instead split in halves, run side by side
+while replicas allow, and halves that fail again are split again, until the culprit is alone and
+answered with the failure; the innocent requests are answered from the halves that succeed.
+
 There is no dispatcher task to start, crash or cancel: dispatching is a plain function called when
 a request arrives, a batch finishes, a timer fires or the replica count changes. That saves a task
 switch per request, and a cancelled caller cannot break anything but its own wait.
@@ -27,16 +34,19 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from seaway.errors import (
+    CallTimeoutError,
     InferenceTimeoutError,
+    ModelCrashedError,
+    ModelOutOfMemoryError,
     ModelUnavailableError,
     PredictionError,
     SeawayError,
     ServerBusyError,
 )
 from seaway.runtime.deadlines import Deadlines
+from seaway.runtime.merging import merge, merge_key
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,10 @@ RunBatch = Callable[[Any], Awaitable[Mapping[str, np.ndarray[Any, Any]]]]
 #: Errors about the replica rather than the rows: retrying each request alone would only multiply
 #: the load on a replica that is already down, saturated or too slow.
 _REPLICA_ERRORS = (ServerBusyError, ModelUnavailableError, InferenceTimeoutError)
+#: Errors that say a merged call hurt its replica (crashed it, hung it, ran it out of memory): a
+#: request in it is the likely cause, so the batch is split until it is alone (``_split``).
+#: Checked before ``_REPLICA_ERRORS``, which holds two of them by inheritance.
+_BATCH_FAULTS = (ModelCrashedError, CallTimeoutError, ModelOutOfMemoryError)
 _UNKNOWN: Any = object()  # a merge key not computed yet
 
 
@@ -67,7 +81,7 @@ class _Request:
     def merge_key(self) -> Hashable | None:
         """Computed once, and only when another request could join this one's batch."""
         if self.key is _UNKNOWN:
-            self.key = _merge_key(self.inputs, self.rows)
+            self.key = merge_key(self.inputs, self.rows)
         return self.key
 
 
@@ -413,12 +427,20 @@ class AdaptiveBatcher:
     async def _call_merged(self, batch: list[_Request]) -> None:
         total = sum(r.rows for r in batch)
         try:
-            merged = _merge([r.inputs for r in batch])
+            merged = merge([r.inputs for r in batch])
         except Exception:  # keys matched yet concatenation failed: never fail callers for it
             return await self._one_by_one(batch)
         self._report(total, len(batch))
         try:
             outputs = await self._run_batch(merged)
+        except _BATCH_FAULTS as exc:
+            logger.warning(
+                "a merged call of %d requests to %s failed (%s); splitting it to find the culprit",
+                len(batch),
+                self._name,
+                exc,
+            )
+            return await self._split(batch)
         except _REPLICA_ERRORS as exc:
             for request in batch:
                 _fail(request, exc)
@@ -439,6 +461,37 @@ class AdaptiveBatcher:
             end = start + request.rows
             _resolve(request, {name: value[start:end] for name, value in outputs.items()})
             start = end
+
+    async def _split(self, batch: list[_Request]) -> None:
+        """Run the two halves of ``batch`` as requests of their own: side by side when a replica
+        is free (taking its slot meanwhile), else one after the other. A half that crashes or
+        hangs again is split again (``_call_merged``); a request alone is answered with what it
+        does alone. Requests that were answered meanwhile (their deadline passed) are left out."""
+        live = [r for r in batch if not r.future.done()]
+        if len(live) <= 1:
+            if live:
+                await self._call_alone(live[0])
+            return
+        half = len(live) // 2
+        first, second = live[:half], live[half:]
+        if self._in_flight < self._concurrency and not self._closing:
+            self._in_flight += 1
+            try:
+                await asyncio.gather(self._call_part(first), self._call_part(second))
+            finally:
+                self._in_flight -= 1
+            if self._queued:
+                self._gather()
+            return
+        await self._call_part(first)
+        await self._call_part(second)
+
+    async def _call_part(self, part: list[_Request]) -> None:
+        live = [r for r in part if not r.future.done()]
+        if len(live) == 1:
+            await self._call_alone(live[0])
+        elif live:
+            await self._call_merged(live)
 
     async def _one_by_one(self, batch: list[_Request]) -> None:
         for request in batch:
@@ -461,45 +514,6 @@ class AdaptiveBatcher:
     def _check_idle(self) -> None:
         if self._idle is not None and not self._queued and not self._in_flight:
             self._idle.set()
-
-
-def _merge_key(inputs: Any, rows: int) -> Hashable | None:
-    """Inputs merge only when their keys are equal; None for inputs that must go alone.
-
-    Checking the first dimension against ``rows`` here means a wrong row count can never shift
-    the row ranges of the other callers in a batch.
-    """
-    try:
-        if isinstance(inputs, np.ndarray):
-            if inputs.ndim >= 1 and len(inputs) == rows:
-                return ("array", inputs.dtype, inputs.shape[1:])
-        elif isinstance(inputs, pd.DataFrame):
-            if len(inputs) == rows:
-                return ("frame", tuple(inputs.columns), _frame_dtypes(inputs))
-        elif isinstance(inputs, dict) and inputs:
-            values = inputs.values()
-            if all(isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == rows for v in values):
-                return ("dict", *((k, v.dtype, v.shape[1:]) for k, v in inputs.items()))
-    except Exception:  # exotic dtypes or columns: unhashable keys and the like
-        pass
-    return None
-
-
-def _frame_dtypes(frame: pd.DataFrame) -> tuple[Any, ...]:
-    """Column dtypes in order; pandas' internal manager gives them 50x faster than ``dtypes``."""
-    try:
-        return tuple(frame._mgr.get_dtypes())
-    except AttributeError:  # a pandas without that internal: the public, slower way
-        return tuple(frame.dtypes)
-
-
-def _merge(inputs: list[Any]) -> Any:
-    first = inputs[0]
-    if isinstance(first, pd.DataFrame):
-        return pd.concat(inputs, ignore_index=True)
-    if isinstance(first, dict):
-        return {key: np.concatenate([i[key] for i in inputs]) for key in first}
-    return np.concatenate(inputs, axis=0)
 
 
 def _translate(exc: Exception) -> SeawayError:

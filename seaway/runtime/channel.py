@@ -19,6 +19,12 @@ Frame: ``<Q`` length of the rest, then ``<I`` length of the pickled part, the pi
 padding to a multiple of 16 bytes from the frame's start, and the raw arrays (each padded to 16),
 so that arrays rebuilt from a 16-byte aligned buffer are aligned. Arrays received are writable
 (they own a private ``bytearray``), as unpickled ones would be.
+
+The child blocks in ``send`` and ``recv``: it has nothing else to do. The parent runs an event loop
+that serves every model, so it must never wait on a pipe: it reads with ``poll`` (one ``read`` per
+time the pipe is readable; a large frame fills over several) and, built with ``defer_large``, gets
+a large frame's buffers back from ``send`` to write from a thread (``write_parts``). Small frames,
+the common case, take the same single ``write`` and ``read`` either way.
 """
 
 from __future__ import annotations
@@ -50,15 +56,22 @@ class Channel:
     """Blocking ``send``/``recv`` of ``(head, body)`` messages over two pipe ends it does not
     own: one pipe's read end, another's write end."""
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
+    def __init__(self, read_fd: int, write_fd: int, *, defer_large: bool = False) -> None:
         self.read_fd = read_fd
         self.write_fd = write_fd
+        #: ``send`` returns a large frame's buffers instead of writing them (see the docstring)
+        self.defer_large = defer_large
         self._pending = b""
+        #: a large frame being filled by ``poll``, and how many of its bytes have arrived
+        self._frame: bytearray | None = None
+        self._got = 0
         #: pickled metas by what they describe, and back: pickling costs more than the raw copy
         self._sent: dict[Any, tuple[bytes, int, tuple[bytes, ...]]] = {}
         self._seen: dict[bytes, tuple[int, Any, Any]] = {}
 
-    def send(self, head: Any, body: Any = None) -> None:
+    def send(self, head: Any, body: Any = None) -> list[Any] | None:
+        """Write one message; with ``defer_large``, a frame of 64 KiB or more is not written but
+        returned as buffers for ``write_parts`` (None when everything was written)."""
         key: Any = None  # what fixes the frame's start: the head, names, dtypes and shapes
         single = None
         if type(body) is np.ndarray:  # a request's input: one array
@@ -87,14 +100,17 @@ class Channel:
                 written = os.write(self.write_fd, data)
                 if written < len(data):  # a signal cut the write short
                     _write_all(self.write_fd, memoryview(data)[written:])
-                return
+                return None
             arrays = [("", single)] if single is not None else list(body.items())
         else:
             raw = _raw_arrays(body)
             if raw is None:
                 meta = pickle.dumps((_PICKLED, head, body), protocol=pickle.HIGHEST_PROTOCOL)
-                _write_all(self.write_fd, _frame_start(meta, 0)[0])
-                return
+                frame = _frame_start(meta, 0)[0]
+                if self.defer_large and len(frame) >= _CHUNK:
+                    return [frame]
+                _write_all(self.write_fd, frame)
+                return None
             arrays = raw
             kind = _ONE if type(body) is np.ndarray else _MANY
             layout = tuple([(name, a.dtype.str, a.shape) for name, a in arrays])
@@ -108,16 +124,24 @@ class Channel:
             for _, array in arrays:
                 parts += (array.tobytes(), _padding(array.nbytes))
             _write_all(self.write_fd, b"".join(parts))
-            return
-        _write_all(self.write_fd, prefix)
+            return None
+        large: list[Any] = [prefix]
         for _, array in arrays:  # no copy of a large array just to frame it
             if array.nbytes:
-                flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-                _write_all(self.write_fd, memoryview(flat))  # type: ignore[arg-type]
-            _write_all(self.write_fd, _padding(array.nbytes))
+                large.append(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+            large.append(_padding(array.nbytes))
+        if self.defer_large:
+            return large
+        self.write_parts(large)
+        return None
+
+    def write_parts(self, parts: list[Any]) -> None:
+        """Write what a deferred ``send`` returned (blocking: from a thread, off the loop)."""
+        for part in parts:
+            _write_all(self.write_fd, part)
 
     def recv(self) -> tuple[Any, Any]:
-        """The next ``(head, body)``; ``EOFError`` when the other end has closed."""
+        """The next ``(head, body)``; ``EOFError`` when the other end has closed. Blocking."""
         data = self._pending or self._read()
         while len(data) < _FRAME.size:
             data += self._read()
@@ -125,21 +149,55 @@ class Channel:
         end = 8 + size
         if len(data) == end:  # the common case: one read, one message
             self._pending = b""
-            frame: bytes | bytearray = data
-        elif len(data) > end:
+            return self._decode(data, meta_size)
+        if len(data) > end:
             self._pending = data[end:]
-            frame = data[:end]
-        else:
+            return self._decode(data[:end], meta_size)
+        self._pending = b""
+        frame = bytearray(end)
+        view = memoryview(frame)
+        got = len(data)
+        view[:got] = data
+        while got < end:
+            count = os.readv(self.read_fd, [view[got:]])
+            if count == 0:
+                raise EOFError("the other end closed mid-message")
+            got += count
+        return self._decode(frame, meta_size)
+
+    def poll(self) -> tuple[Any, Any] | None:
+        """The next message when the bytes read so far complete it, else None; ``EOFError`` when
+        the other end has closed. Reads once, so a caller woken because the pipe is readable never
+        blocks: a large frame fills over several calls."""
+        frame = self._frame
+        if frame is not None:
+            count = os.readv(self.read_fd, [memoryview(frame)[self._got :]])
+            if count == 0:
+                raise EOFError("the other end closed mid-message")
+            self._got += count
+            if self._got < len(frame):
+                return None
+            self._frame = None
+            return self._decode(frame, _FRAME.unpack_from(frame)[1])
+        data = self._pending + self._read() if self._pending else self._read()
+        if len(data) < _FRAME.size:
+            self._pending = data
+            return None
+        size, meta_size = _FRAME.unpack_from(data)
+        end = 8 + size
+        if len(data) == end:  # the common case: one read, one message
             self._pending = b""
-            frame = bytearray(end)
-            view = memoryview(frame)
-            got = len(data)
-            view[:got] = data
-            while got < end:
-                count = os.readv(self.read_fd, [view[got:]])
-                if count == 0:
-                    raise EOFError("the other end closed mid-message")
-                got += count
+            return self._decode(data, meta_size)
+        if len(data) > end:
+            self._pending = data[end:]
+            return self._decode(data[:end], meta_size)
+        self._pending = b""
+        frame = self._frame = bytearray(end)
+        frame[: len(data)] = data
+        self._got = len(data)
+        return None
+
+    def _decode(self, frame: bytes | bytearray, meta_size: int) -> tuple[Any, Any]:
         meta = bytes(frame[_FRAME.size : _FRAME.size + meta_size])  # bytes: a dict key
         decoded = self._seen.get(meta) if meta_size <= _CACHED_META else None
         if decoded is None:

@@ -3,11 +3,19 @@
 - A call goes to an idle healthy replica (the batcher never has more calls in flight than there
   are replicas, so one is idle whenever a batch is dispatched, unless a replica is still finishing
   a call whose caller was cancelled: then the call waits for it).
-- A replica that dies is restarted in the background; the call it held is retried once on
-  another replica, so a crash costs latency, not answers. If the retry cannot run either, the
-  caller gets ``ModelUnavailableError`` (503): never silence, never a hang.
-- A call that outlives ``timeout`` kills its replica (it is hung or far too slow) and fails with
-  ``InferenceTimeoutError``; the replica is restarted.
+- A replica that dies is restarted in the background. What happens to the call it held depends on
+  whose fault the death was (see ``replica.py``):
+  - killed from outside (SIGKILL) or gone before the call reached it: the call is retried once on
+    another replica, so such a death costs latency, not answers. If the retry is killed too, the
+    caller gets ``ModelUnavailableError`` (503): never silence, never a hang;
+  - exited on its own while predicting (an exit code, SIGSEGV, SIGABRT): the inputs crashed it and
+    would crash the next replica too, so the call is not retried: ``ModelCrashedError``. For a
+    merged batch the batcher then splits it until the culprit is alone (``batcher.py``), so one
+    poison request crashes only replicas that hold it.
+- A call that outlives ``timeout`` (the *call* timeout, shorter than a request's deadline) kills
+  its replica (it is hung or far too slow) and fails with ``CallTimeoutError``; the replica is
+  restarted. A ``MemoryError`` in the model fails with ``ModelOutOfMemoryError`` and recycles the
+  replica too.
 """
 
 from __future__ import annotations
@@ -22,9 +30,21 @@ from typing import Any
 
 import numpy as np
 
-from seaway.errors import InferenceTimeoutError, ModelLoadError, ModelUnavailableError
+from seaway.errors import (
+    CallTimeoutError,
+    ModelCrashedError,
+    ModelLoadError,
+    ModelOutOfMemoryError,
+    ModelUnavailableError,
+)
 from seaway.runtime.deadlines import Deadlines
-from seaway.runtime.replica import Replica, ReplicaDiedError, ReplicaSpec, ReplicaTimeoutError
+from seaway.runtime.replica import (
+    Replica,
+    ReplicaCrashedError,
+    ReplicaDiedError,
+    ReplicaSpec,
+    ReplicaTimeoutError,
+)
 
 log = logging.getLogger("seaway.runtime.pool")
 
@@ -122,17 +142,28 @@ class ReplicaPool:
                 return await replica.call(inputs, outputs, self.timeout)
             except ReplicaTimeoutError:
                 self._hung(replica)
-                raise InferenceTimeoutError(
-                    f"the model did not answer within {self.timeout:g} s; its replica was restarted"
+                raise CallTimeoutError(
+                    f"the model did not answer within {self.timeout:g} s (its call timeout): it "
+                    "hung or is far too slow on this input; its replica was restarted"
                 ) from None
+            except ReplicaCrashedError as exc:
+                self._schedule_restart(replica)
+                log.warning("replica %s crashed during a call: %s", replica.index, exc)
+                raise ModelCrashedError(
+                    f"the model crashed on this input ({exc}); it was not retried, since it "
+                    "would crash the next replica too"
+                ) from exc
+            except ModelOutOfMemoryError:
+                self._schedule_restart(replica)
+                raise
             except ReplicaDiedError as exc:
                 self._schedule_restart(replica)
                 if attempt == 2:
                     raise ModelUnavailableError(
-                        f"the model's replicas crashed twice on this request ({exc}); "
-                        "it was not answered"
+                        f"the model's replicas went away twice during this request ({exc}); "
+                        "it was not answered, retry later"
                     ) from exc
-                log.warning("replica %s died during a call; retrying once", replica.index)
+                log.warning("replica %s died during a call (%s); retrying once", replica.index, exc)
             finally:
                 self._release(replica)
         raise AssertionError("unreachable")  # pragma: no cover

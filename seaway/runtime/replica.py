@@ -10,6 +10,15 @@ processes; nothing from the network is unpickled): the parent sends head ``outpu
 names) with body ``inputs``, or head ``None`` to stop; the child answers head ``"ok"`` with body
 ``{name: array}``, or head ``("error", kind, message)``. At start the child sends
 ``("ready", info)`` or ``("failed", msg)``.
+
+Whose fault a death is (``call``): a child that exits on its own while predicting (an exit code,
+SIGSEGV, SIGABRT) was brought down by what it was predicting on, and ``ReplicaCrashedError`` says
+so; a child killed with SIGKILL was killed from outside (an operator, the kernel's OOM killer, a
+chaos test), and ``ReplicaDiedError`` lets the call be retried elsewhere. A ``MemoryError`` in the
+model is answered as such (``ModelOutOfMemoryError``) and the child exits: its state is suspect.
+
+The event loop never waits here: large frames are written from a thread and read as they come
+(``channel.py``), and killed processes are reaped from a thread.
 """
 
 from __future__ import annotations
@@ -31,12 +40,12 @@ import numpy as np
 from seaway.errors import (
     InvalidInputError,
     ModelLoadError,
+    ModelOutOfMemoryError,
     ModelUnavailableError,
     PredictionError,
     SeawayError,
 )
 from seaway.packaging.signature import split_outputs
-from seaway.runtime import spawner
 from seaway.runtime.channel import Channel
 from seaway.runtime.deadlines import Deadlines
 
@@ -47,7 +56,17 @@ _CTX = multiprocessing.get_context("spawn")
 
 
 class ReplicaDiedError(ModelUnavailableError):
-    """The replica process exited while holding a call; the caller may retry elsewhere."""
+    """The replica process went away while holding a call, not by the call's fault (killed from
+    outside, stopped, or gone before the call reached it): the caller may retry elsewhere."""
+
+
+class ReplicaCrashedError(ReplicaDiedError):
+    """The replica process exited on its own while predicting: the call's inputs likely made it
+    crash, and would crash any other replica too."""
+
+    def __init__(self, message: str, exit_code: int | None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ReplicaTimeoutError(Exception):
@@ -78,6 +97,8 @@ class Replica:
         self._channel: Channel | None = None
         self._process: Any = None
         self._waiter: asyncio.Future[Any] | None = None
+        #: the child closed its pipe (it exited, or was killed from outside)
+        self._exited = False
         #: a call is in the child: set from send to answer, even when its caller left (see call)
         self.busy = False
         #: the caller of the call in the child was cancelled: its answer is to be dropped
@@ -104,30 +125,34 @@ class Replica:
         return self._process is not None and self._process.is_alive()
 
     async def start(self, timeout: float = 300.0) -> None:
-        """Spawn the process and wait until the model is loaded and warm."""
+        """Spawn the process and wait until the model is loaded and warm. A start that is
+        cancelled (the pool stopped meanwhile) kills the process: none is left behind."""
         child_in, to_child = _CTX.Pipe(duplex=False)  # (read end, write end)
         from_child, child_out = _CTX.Pipe(duplex=False)
-        self._process = spawner.process(  # forked from a preloaded zygote (spawner.py)
-            _replica_main,
-            (child_in, child_out, self.spec),
+        self._process = _CTX.Process(
+            target=_replica_main,
+            args=(child_in, child_out, self.spec),
             name=f"seaway-replica-{self.index}",
-            package=self.spec.package_path,
+            daemon=True,
         )
-        await self._process.launch()
+        self._process.start()
         child_in.close()
         child_out.close()
         self._conns = (from_child, to_child)
-        self._channel = Channel(from_child.fileno(), to_child.fileno())
+        self._channel = Channel(from_child.fileno(), to_child.fileno(), defer_large=True)
         self.started_at = time.monotonic()
         loop = asyncio.get_running_loop()
         loop.add_reader(from_child.fileno(), self._on_readable)
+        waiter = self._waiter = loop.create_future()
         try:
-            message = await self._receive(timeout)
+            head, _ = await self._wait(waiter, timeout)
         except (ReplicaTimeoutError, ReplicaDiedError) as exc:
             self.kill()
             why = f" within {timeout:g} s" if isinstance(exc, ReplicaTimeoutError) else f": {exc}"
             raise ModelLoadError(f"replica {self.index} did not start{why}") from exc
-        head, _ = message
+        except BaseException:  # cancelled: nobody will ever stop this process but us
+            self.kill()
+            raise
         if head[0] != "ready":
             self.kill()
             raise ModelLoadError(str(head[1]))
@@ -136,7 +161,8 @@ class Replica:
         self, inputs: Any, outputs: Sequence[str], timeout: float | None = None
     ) -> dict[str, np.ndarray[Any, Any]]:
         """The model's ``outputs`` for ``inputs``; ``ReplicaTimeoutError`` past ``timeout``, when
-        the replica still holds the call (the caller decides its fate).
+        the replica still holds the call (the caller decides its fate); ``ReplicaCrashedError``
+        when the child exited on its own meanwhile, ``ReplicaDiedError`` when it went otherwise.
 
         A caller cancelled while the child predicts leaves the replica ``busy`` until the child
         answers; that answer is dropped, so it can never reach the next call. This is what lets
@@ -149,20 +175,28 @@ class Replica:
             raise RuntimeError("replica already has a call in flight")
         self.busy = True
         self.calls += 1
+        # the waiter exists before the call leaves: an answer can never find nobody to take it
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
         try:
-            channel.send(tuple(outputs), inputs)
-        except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
+            large = channel.send(tuple(outputs), inputs)
+        except OSError as exc:  # BrokenPipeError and the like: the child was gone already
+            self._waiter = None
             self.busy = False
             raise ReplicaDiedError(f"replica {self.index} exited") from exc
         sent = time.monotonic()
+        whole = large is None  # the child has (or will have) the whole call
         try:
-            message = await self._receive(timeout)
+            if large is not None:
+                await self._write_large(channel, large)
+                whole = True
+            message = await self._wait(waiter, timeout)
         except asyncio.CancelledError:
-            self._orphaned = self._channel is not None  # the answer is still to come
-            self.busy = self._orphaned
-            if self._orphaned and timeout is not None:  # a hung model is still found out
-                left = max(sent + timeout - time.monotonic(), 0.0)
-                self._orphan_token = self._deadlines.add(left, _orphan_hung, self)
+            self._left(waiter, sent, timeout)
+            raise
+        except ReplicaDiedError:
+            self.busy = False
+            if whole and self._exited:  # it closed its pipe while predicting: how did it go?
+                raise await self._why_exited() from None
             raise
         except BaseException:
             self.busy = False
@@ -174,12 +208,60 @@ class Replica:
         _, kind, text = head
         if kind == "invalid":
             raise InvalidInputError(text)
+        if kind == "memory":
+            raise ModelOutOfMemoryError(
+                f"the model ran out of memory ({text}); its replica was restarted, retry later"
+            )
         raise PredictionError(text)
 
-    async def _receive(self, timeout: float | None = None) -> Any:
-        """The next message; ``ReplicaTimeoutError`` past ``timeout`` (see deadlines.py for why
-        not ``asyncio.timeout``)."""
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+    def _left(self, waiter: asyncio.Future[Any], sent: float, timeout: float | None) -> None:
+        """The caller was cancelled. Whatever landed in the same loop turn decides what the
+        replica is now: answered (free), timed out (hung: its owner kills it), gone (free), or
+        still predicting (orphaned: its answer is dropped when it comes)."""
+        self._waiter = None
+        outcome = None if not waiter.done() or waiter.cancelled() else waiter.exception()
+        answered = waiter.done() and not waiter.cancelled() and outcome is None
+        if answered or self._channel is None:
+            self.busy = False
+            return
+        if isinstance(outcome, ReplicaTimeoutError):
+            self.busy = False
+            if self.on_hung is not None:
+                self.on_hung()
+            return
+        self._orphaned = self.busy = True  # the answer is still to come
+        if timeout is not None:  # a hung model is still found out
+            left = max(sent + timeout - time.monotonic(), 0.0)
+            self._orphan_token = self._deadlines.add(left, _orphan_hung, self)
+
+    async def _write_large(self, channel: Channel, parts: list[Any]) -> None:
+        """A frame too large for one write goes from a thread: the loop serves others meanwhile.
+        Cancelled, the write still completes (the child then answers an orphaned call)."""
+        future = asyncio.get_running_loop().run_in_executor(None, channel.write_parts, parts)
+        future.add_done_callback(_retrieve)
+        try:
+            await asyncio.shield(future)
+        except OSError as exc:
+            raise ReplicaDiedError(f"replica {self.index} exited") from exc
+
+    async def _why_exited(self) -> ReplicaDiedError:
+        """Why the child closed its pipe mid-call, from its exit status (reaped off the loop)."""
+        process = self._process
+        code = process.exitcode
+        if code is None:  # the pipe closes a moment before the process is a zombie
+            await asyncio.get_running_loop().run_in_executor(None, process.join, 5.0)
+            code = process.exitcode
+        if code == -signal.SIGKILL:
+            return ReplicaDiedError(f"replica {self.index} was killed (SIGKILL) from outside")
+        if code is not None and code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exited with code {code}"
+        return ReplicaCrashedError(f"its replica {how}", code)
+
+    async def _wait(self, waiter: asyncio.Future[Any], timeout: float | None) -> Any:
+        """``waiter``'s message; ``ReplicaTimeoutError`` past ``timeout`` (see deadlines.py for
+        why not ``asyncio.timeout``)."""
         token = None if timeout is None else self._deadlines.add(timeout, _time_out, waiter)
         try:
             return await waiter
@@ -191,14 +273,17 @@ class Replica:
     def _on_readable(self) -> None:
         assert self._channel is not None
         try:
-            message = self._channel.recv()
+            message = self._channel.poll()
         except (EOFError, OSError):
+            self._exited = True
             self._detach()
             if self._waiter is not None and not self._waiter.done():
                 code = self._process.exitcode if self._process is not None else None
                 self._waiter.set_exception(
                     ReplicaDiedError(f"replica {self.index} exited (exit code {code})")
                 )
+            return
+        if message is None:  # part of a large frame
             return
         if self._orphaned:  # the answer to a call whose caller left
             self._orphaned = self.busy = False
@@ -226,11 +311,18 @@ class Replica:
         self._cancel_orphan_timer()
 
     def kill(self) -> None:
-        """Stop the process now (it may be hung); any waiting call fails with ReplicaDiedError."""
-        if self._process is not None and self._process.is_alive():
+        """Stop the process now (it may be hung); any waiting call fails with ReplicaDiedError.
+        The dead process is reaped from a thread when a loop runs: the loop never waits for it."""
+        process = self._process
+        if process is not None and process.is_alive():
             with contextlib.suppress(OSError):
-                os.kill(self._process.pid, signal.SIGKILL)
-            self._process.join(timeout=5)
+                os.kill(process.pid, signal.SIGKILL)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                process.join(timeout=5)
+            else:
+                loop.run_in_executor(None, process.join, 5.0).add_done_callback(_retrieve)
         self._detach()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(ReplicaDiedError(f"replica {self.index} was stopped"))
@@ -245,6 +337,12 @@ class Replica:
         while process is not None and process.is_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self.kill()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Read a background future's outcome, so an error in it is never reported as unretrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _orphan_hung(replica: Replica) -> None:
@@ -292,6 +390,9 @@ def _replica_main(inbox: Connection, outbox: Connection, spec: ReplicaSpec) -> N
             result = _predict(model, inputs, outputs)
         except InvalidInputError as exc:
             channel.send(("error", "invalid", str(exc)))
+        except MemoryError as exc:  # a server-side failure: answer it, then leave (state suspect)
+            channel.send(("error", "memory", f"MemoryError: {exc}"))
+            return
         except Exception as exc:
             channel.send(("error", "prediction", f"{type(exc).__name__}: {exc}"))
         else:

@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 import seaway
-from seaway.errors import InferenceTimeoutError, InvalidInputError, ModelLoadError, PredictionError
+from seaway.errors import (
+    InferenceTimeoutError,
+    InvalidInputError,
+    ModelCrashedError,
+    ModelLoadError,
+    PredictionError,
+)
 from seaway.runtime.pool import PoolState, ReplicaPool
 from seaway.runtime.replica import ReplicaSpec
 
@@ -65,7 +71,7 @@ def test_calls_are_answered_by_replicas_in_other_processes(package: Path) -> Non
     run(main())
 
 
-def test_a_crash_is_retried_once_elsewhere_and_the_replica_restarted(package: Path) -> None:
+def test_a_crash_costs_one_restart_and_is_not_retried(package: Path) -> None:
     async def main() -> None:
         restarts: list[int] = []
         pool = ReplicaPool(
@@ -81,15 +87,17 @@ def test_a_crash_is_retried_once_elsewhere_and_the_replica_restarted(package: Pa
                 if pool.healthy == 2 and victim not in pool.pids:
                     break
             assert victim not in pool.pids and pool.healthy == 2
-            # a request that crashes every replica it touches: retried once, then a clear 503
-            with pytest.raises(seaway.SeawayError, match="crashed twice"):
+            # a request that crashes its replica by itself: a clear error, never a second replica
+            survivors = set(pool.pids)
+            with pytest.raises(ModelCrashedError, match="exited with code 7.*not retried"):
                 await pool.call(np.array([[-2.0, 0.0]]), ["predict"])
             for _ in range(200):
                 await asyncio.sleep(0.05)
-                if pool.healthy == 2:
+                if pool.healthy == 2 and set(pool.pids) != survivors:
                     break
             assert pool.healthy == 2
-            assert len(restarts) >= 3
+            assert len(survivors & set(pool.pids)) == 1  # the other replica was never touched
+            assert len(restarts) == 2  # the idle death, then the crash: one restart each
             np.testing.assert_array_equal(
                 (await pool.call(np.ones((1, 2)), ["predict"]))["predict"], 2 * np.ones((1, 2))
             )

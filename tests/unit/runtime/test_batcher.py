@@ -1,7 +1,9 @@
 """The adaptive batcher: every caller gets exactly its own rows, whatever the load or the failures.
 
-Each test runs its own event loop with ``asyncio.run``; model calls yield with ``sleep(0)`` a
-seeded random number of times instead of sleeping, so interleavings vary but runs repeat exactly.
+Each test runs its own event loop on a virtual clock (``virtual_clock.py``): timers fire exactly
+when due, whatever the machine's load, so gathering windows are asserted to the millisecond without
+a wall clock. Model calls yield with ``sleep(0)`` a seeded random number of times instead of
+sleeping, so interleavings vary but runs repeat exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from virtual_clock import run_virtual
 
 from seaway.errors import (
     InferenceTimeoutError,
@@ -73,7 +76,7 @@ class Echo:
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(main(), timeout=10))
+    run_virtual(main, timeout=10)
 
 
 async def submit_ids(batcher: AdaptiveBatcher, kind: str, ids: list[int]) -> list[int]:
@@ -162,12 +165,12 @@ def test_a_freed_replica_gathers_while_requests_keep_arriving() -> None:
         assert await first == [1]
         freed = loop.time()
         for i in (4, 5):  # each arrives within the quiet period, so the gathering goes on
-            await asyncio.sleep(0.03)
+            await asyncio.sleep(0.04)
             queued.append(asyncio.ensure_future(submit_ids(batcher, "array", [i])))
         assert await asyncio.gather(*queued) == [[2], [3], [4], [5]]
         assert echo.batches == [[1], [2, 3, 4, 5]]
-        waited = loop.time() - freed
-        assert 0.06 + 0.06 <= waited < 1.5  # two arrivals, then a lull of quiet_ms
+        # two arrivals 40 ms apart, then a lull of quiet_ms (virtual time: exact)
+        assert loop.time() - freed == pytest.approx(0.04 + 0.04 + 0.06, abs=1e-6)
 
         # the last batch merged several requests: a request to the idle model gathers too
         late = asyncio.ensure_future(submit_ids(batcher, "array", [6]))
@@ -208,7 +211,9 @@ def test_gathering_stops_at_a_full_batch_or_at_max_latency() -> None:
         while len(echo.batches) < 2:
             waiting.append(asyncio.ensure_future(submit_ids(busy, "array", [len(waiting) + 2])))
             await asyncio.sleep(0.01)
-        assert 0.14 <= loop.time() - freed < 1.0
+        # it left at max_latency_ms, seen at the next 10 ms step (virtual time: exact)
+        assert 0.15 - 1e-6 <= loop.time() - freed <= 0.16 + 1e-6
+        assert len(echo.batches[1]) == 1 + 15  # [2], and arrivals at 0, 10, ..., 140 ms
         await asyncio.gather(*waiting)
 
     run(main)

@@ -170,3 +170,55 @@ def test_repeated_layouts_reuse_their_meta_and_still_carry_each_message(pair) ->
             else:
                 assert got.dtype == body.dtype and np.array_equal(got, body)
     assert len(sender._sent) == 9 and len(receiver._seen) == 9  # one per hashable layout
+
+
+def test_the_loop_side_never_blocks_on_a_large_frame() -> None:
+    """The parent's side (``defer_large``, ``poll``): a large frame is handed back to be written
+    from a thread, and is read piece by piece as it comes. Its read end is non-blocking here, so a
+    read that would wait raises instead of hanging the test."""
+    to_parent_r, to_parent_w = os.pipe()
+    to_child_r, to_child_w = os.pipe()
+    parent = Channel(to_parent_r, to_child_w, defer_large=True)
+    child = Channel(to_child_r, to_parent_w)
+    os.set_blocking(to_parent_r, False)
+    try:
+        small = np.arange(4.0)
+        assert parent.send(("predict",), small) is None  # small: written at once, as ever
+        assert np.array_equal(child.recv()[1], small)
+        big = np.random.default_rng(2).standard_normal((200, 500))  # 800 KB
+        words = pd.DataFrame({"w": [f"word {i}" for i in range(20_000)]})  # pickled, 200 KB
+        for body in (big, {"x": big}, words):
+            parts = parent.send(("predict",), body)  # large: nothing written yet
+            assert parts is not None
+            writer = threading.Thread(target=parent.write_parts, args=(parts,))
+            writer.start()
+            head, got = child.recv()
+            writer.join()
+            assert head == ("predict",)
+            if isinstance(body, pd.DataFrame):
+                pd.testing.assert_frame_equal(got, body)
+            else:
+                assert np.array_equal(got if isinstance(body, np.ndarray) else got["x"], big)
+
+        # a large answer arrives in pieces: poll reads what is there, None until the frame is whole
+        framing = Channel(-1, -1, defer_large=True)
+        data = b"".join(bytes(part) for part in framing.send("ok", {"predict": big}) or [])
+        polls, offset, message = 0, 0, None
+        while message is None:
+            piece = data[offset : offset + 50_000]  # a pipe holds 64 KiB
+            os.write(to_parent_w, piece)
+            offset += len(piece)
+            message = parent.poll()
+            polls += 1
+            if message is None:
+                with pytest.raises(BlockingIOError):  # it took all there was, and did not wait
+                    os.read(to_parent_r, 1)
+        assert offset == len(data) and polls == -(-len(data) // 50_000)
+        head, answer = message
+        assert head == "ok" and np.array_equal(answer["predict"], big)
+        os.write(to_parent_w, data[:10])  # even a frame's first bytes alone: no wait
+        assert parent.poll() is None
+    finally:
+        for fd in (to_parent_r, to_parent_w, to_child_r, to_child_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
