@@ -129,13 +129,22 @@ def _get(summary: str, schema: dict[str, Any] | None = None, *codes: int) -> dic
 
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+_HEADER_LENGTH = {
+    "name": "Inference-Header-Content-Length",
+    "in": "header",
+    "required": False,
+    "description": "binary tensor extension: the byte length of the JSON header that starts the body",
+    "schema": {"type": "integer", "minimum": 0},
+}
 
 
 def _infer(versioned: bool) -> dict[str, Any]:
     return {
         "post": {
             "summary": "Run inference (Open Inference Protocol); binary tensor extension supported",
-            "parameters": [_NAME, _VERSION] if versioned else [_NAME],
+            "parameters": [_NAME, _VERSION, _HEADER_LENGTH]
+            if versioned
+            else [_NAME, _HEADER_LENGTH],
             "requestBody": {
                 "required": True,
                 "content": {
