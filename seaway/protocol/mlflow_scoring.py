@@ -165,7 +165,7 @@ def _dataframe_split(value: Any) -> pd.DataFrame:
         if width is not None and len(row) != width:
             raise InvalidInputError(
                 f'"dataframe_split" data row {index} has {len(row)} values for '
-                f"{width} columns {listed(columns)}"
+                f"{width} columns {listed(columns or [])}"
             )
     labels = value.get("index")
     if labels is not None and (not isinstance(labels, list) or len(labels) != len(data)):

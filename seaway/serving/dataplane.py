@@ -76,9 +76,10 @@ class DataPlane:
         try:
             return by_version[version]
         except KeyError:
+            served: list[str] = sorted(by_version, key=_version_key)
             raise NotFoundError(
                 f"model {quoted(name)} has no served version {quoted(version)} "
-                f"(served: {listed(sorted(by_version, key=_version_key))})"
+                f"(served: {listed(served)})"
             ) from None
 
     def default_version(self, name: str) -> str:
