@@ -66,6 +66,13 @@ def serve_command(
         float | None,
         typer.Option(help=f"Per-request deadline in seconds [default: 30]. {_PER_MODEL}"),
     ] = None,
+    call_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds one model call may run before its replica is killed as hung "
+            f"[default: a quarter of --timeout]. {_PER_MODEL}"
+        ),
+    ] = None,
     max_body_size: Annotated[
         int | None, typer.Option(help="Largest request body in bytes [default: 64 MiB].")
     ] = None,
@@ -120,6 +127,7 @@ def serve_command(
             "max_latency_ms": max_latency_ms,
             "max_queue": max_queue,
             "timeout": timeout,
+            "call_timeout": call_timeout,
             "max_body_size": max_body_size,
             "trusted": trusted,
             "poll_interval": poll_interval,

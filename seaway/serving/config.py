@@ -44,6 +44,7 @@ class ServeConfig(BaseModel):
     max_latency_ms: float | None = Field(default=None, ge=0)
     max_queue: int | None = Field(default=None, ge=1)
     timeout: float | None = Field(default=None, gt=0)
+    call_timeout: float | None = Field(default=None, gt=0)
     # server
     max_body_size: int = Field(default=64 * 1024 * 1024, ge=1024)
     trusted: bool = False
@@ -127,6 +128,7 @@ class ServeConfig(BaseModel):
             max_queue=pick("max_queue"),
             timeout=pick("timeout"),
             trusted=self.trusted,
+            call_timeout=pick("call_timeout"),
         )
 
 

@@ -33,6 +33,10 @@ PLATFORMS = {
 }
 
 
+#: With no ``call_timeout`` set, one model call may run this fraction of the request timeout.
+CALL_TIMEOUT_FRACTION = 0.25
+
+
 @dataclass(frozen=True)
 class ServingOptions:
     replicas: int = 1
@@ -41,6 +45,16 @@ class ServingOptions:
     max_queue: int = 2048
     timeout: float | None = 30.0
     trusted: bool = False
+    #: Seconds one model call may run before its replica is killed as hung; None: a quarter of
+    #: ``timeout``, so that when a merged batch hangs, its innocent requests still have time to be
+    #: answered from the halves it is split into (runtime/batcher.py).
+    call_timeout: float | None = None
+
+    @property
+    def model_call_timeout(self) -> float | None:
+        if self.call_timeout is not None:
+            return self.call_timeout
+        return None if self.timeout is None else self.timeout * CALL_TIMEOUT_FRACTION
 
 
 class ServedModel:
@@ -62,7 +76,7 @@ class ServedModel:
         self.options = options
         spec = ReplicaSpec(package_path, trusted=options.trusted, manifest_sha256=manifest_sha256)
         self.pool = ReplicaPool(
-            spec, options.replicas, timeout=options.timeout, on_restart=on_restart
+            spec, options.replicas, timeout=options.model_call_timeout, on_restart=on_restart
         )
         self._on_batch = on_batch
         signature = manifest.signature

@@ -110,3 +110,20 @@ def test_unknown_or_bad_environment_settings_are_named(tmp_path: Path) -> None:
         ServeConfig.load(None, {"models": ["a"]}, environ={"SEAWAY_SERVE_PORTT": "1"})
     with pytest.raises(ConfigError, match="port"):
         ServeConfig.load(None, {"models": ["a"]}, environ={"SEAWAY_SERVE_PORT": "eighty"})
+
+
+def test_the_call_timeout_is_its_own_setting_shorter_than_the_deadline_by_default() -> None:
+    plain = ServeConfig.load(None, {"models": ["m"]}, environ={}).serving_options(_manifest(None))
+    assert plain.call_timeout is None and plain.model_call_timeout == 0.25 * plain.timeout
+    # the model's own: its deadline, its call timeout; then the flag and the environment
+    own = _manifest(ServingConfig(timeout=8, call_timeout=3))
+    config = ServeConfig.load(None, {"models": ["m"]}, environ={})
+    assert config.serving_options(own).model_call_timeout == 3
+    config = ServeConfig.load(None, {"models": ["m"]}, environ={"SEAWAY_SERVE_CALL_TIMEOUT": "2"})
+    assert config.serving_options(own).model_call_timeout == 2
+    deadline_only = _manifest(ServingConfig(timeout=8))
+    assert config.serving_options(deadline_only).timeout == 8
+    config = ServeConfig.load(None, {"models": ["m"]}, environ={})
+    assert config.serving_options(deadline_only).model_call_timeout == 2  # a quarter of 8
+    with pytest.raises(ConfigError, match="call_timeout"):
+        ServeConfig.load(None, {"models": ["m"], "call_timeout": 0}, environ={})
