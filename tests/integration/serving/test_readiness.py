@@ -24,9 +24,11 @@ from seaway.protocol.grpc import inference_pb2_grpc as pb_grpc
 def test_live_at_once_ready_only_after_loading(
     serve: Callable[..., Server], tmp_path: Path
 ) -> None:
-    folder = tmp_path / "slowload"
+    folder, gate = tmp_path / "slowload", tmp_path / "gate"
+    gate.mkdir()
     testmodels.save(testmodels.SlowLoad(), folder)
-    server = serve(str(folder), "--trusted", wait_ready=False, env={"SEAWAY_TEST_LOAD_SLEEP": "4"})
+    # the model loads only when the gate opens: the test decides when, not the machine's speed
+    server = serve(str(folder), "--trusted", wait_ready=False, env={"SEAWAY_TEST_GATE": str(gate)})
     seen: list[tuple[int, int, int]] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -35,11 +37,14 @@ def test_live_at_once_ready_only_after_loading(
             ready = httpx.get(f"{server.url}/v2/health/ready", timeout=5).status_code
             ping = httpx.get(f"{server.url}/ping", timeout=5).status_code
         except httpx.TransportError:  # not listening yet
+            assert server.process.poll() is None, server.output()
             time.sleep(0.1)
             continue
         seen.append((live, ready, ping))
         if ready == 200:
             break
+        if (gate / "entered").exists():  # loading, and answering meanwhile: let it finish
+            (gate / "open").touch()
         time.sleep(0.1)
     assert seen and seen[-1] == (200, 200, 200), seen[-5:]
     assert (200, 503, 503) in seen  # listening and live while the model was still loading

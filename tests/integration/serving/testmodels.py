@@ -88,10 +88,18 @@ def save_sleep_for(folder: Any, **kwargs: Any) -> None:
 
 
 class SlowLoad(seaway.PythonModel):
-    """Takes SEAWAY_TEST_LOAD_SLEEP seconds (default 3) to load, then sums each row."""
+    """Takes SEAWAY_TEST_LOAD_SLEEP seconds (default 3) to load, then sums each row.
+
+    With SEAWAY_TEST_GATE naming a folder, loading waits for ``open`` there instead (it creates
+    ``entered`` first): a test decides when loading ends, whatever the machine's speed.
+    """
 
     def load(self, context: seaway.ModelContext) -> None:
-        time.sleep(float(os.environ.get("SEAWAY_TEST_LOAD_SLEEP", "3")))
+        folder = os.environ.get("SEAWAY_TEST_GATE")
+        if folder:
+            _wait_at_gate(Path(folder))
+        else:
+            time.sleep(float(os.environ.get("SEAWAY_TEST_LOAD_SLEEP", "3")))
 
     def predict(self, inputs: Any) -> Any:
         return np.asarray(inputs).sum(axis=1)
@@ -153,12 +161,16 @@ class Gated(SleepFor):
         folder = os.environ.get("SEAWAY_TEST_GATE")
         if not folder or not array.size or not (array[:, 0] < 0).any():
             return super().predict(inputs)
-        gate = Path(folder)
-        (gate / "entered").touch()
-        deadline = time.monotonic() + 300  # a test that never opens it fails, not hangs
-        while not (gate / "open").exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_at_gate(Path(folder))
         return array.sum(axis=1)
+
+
+def _wait_at_gate(gate: Path) -> None:
+    """Create ``entered`` in ``gate``, then wait until ``open`` exists there."""
+    (gate / "entered").touch()
+    deadline = time.monotonic() + 300  # a test that never opens it fails, not hangs
+    while not (gate / "open").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def save_gated(folder: Any, columns: int = 2) -> None:
