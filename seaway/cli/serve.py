@@ -12,6 +12,7 @@ from seaway.batch.scheduler import Scheduler
 from seaway.cli.state import state
 from seaway.registry import Registry
 from seaway.registry.uri import is_model_uri
+from seaway.runtime import spawner
 from seaway.serving.config import ServeConfig
 from seaway.serving.logs import configure_logging
 from seaway.serving.server import run
@@ -142,6 +143,7 @@ def serve_command(
         },
     )
     configure_logging(settings.log_level, settings.log_format)
+    spawner.start_early(settings.models)  # its imports run beside the registry's opening
     needs_registry = (
         settings.auth or settings.scheduler or any(is_model_uri(uri) for uri in settings.models)
     )

@@ -102,9 +102,12 @@ class Spawner:
     def zygote_pid(self) -> int | None:
         return None if self._zygote is None else self._zygote.pid
 
-    def start(self) -> None:
-        """Start the zygote now (it preloads in the background); a no-op while it runs."""
+    def start(self, also: Iterable[str] = ()) -> None:
+        """Start the zygote now (it preloads in the background); a no-op while it runs. ``also``:
+        more to preload, from this start on (a running zygote takes them with the next start
+        request that names a package of their flavor)."""
         with self._lock:
+            self.preload = tuple(dict.fromkeys((*self.preload, *also)))
             self._ensure_running()
 
     def _ensure_running(self) -> None:
@@ -356,11 +359,20 @@ def default_spawner() -> Spawner:
         return _DEFAULT
 
 
-def start_early() -> None:
-    """Start the default zygote now, so its imports run while the server sets itself up."""
-    if sys.platform == "linux" and os.environ.get(START_ENV, "fork") != "spawn":
-        with contextlib.suppress(SpawnerError):
-            default_spawner().start()
+def start_early(references: Iterable[str] = ()) -> None:
+    """Start the default zygote now, so its imports run while the server sets itself up, with
+    the frameworks of the models about to be served: a package folder's flavor is read from its
+    manifest; a registry reference's is not known yet, and scikit-learn is assumed (the default
+    flavor, and XGBoost's and LightGBM's scikit-learn wrappers import it too)."""
+    if sys.platform != "linux" or os.environ.get(START_ENV, "fork") == "spawn":
+        return
+    flavors = {
+        (flavor_of(ref) if not ref.startswith("models:/") else None) or "sklearn"
+        for ref in references
+    }
+    also = [name for flavor in sorted(flavors) for name in FLAVOR_PRELOAD.get(flavor, ())]
+    with contextlib.suppress(SpawnerError):
+        default_spawner().start(also)
 
 
 def process(

@@ -52,7 +52,7 @@ def run(
     config: ServeConfig, registry: Registry | None, background: Sequence[Background] = ()
 ) -> None:
     """Serve until a signal, on uvloop where it is installed (it is with uvicorn[standard])."""
-    spawner.start_early()  # replicas' zygote imports their runtime while the server sets up
+    spawner.start_early(config.models)  # the replicas' zygote imports while we set up
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop does not build on Windows

@@ -174,3 +174,27 @@ def test_preload_reports_what_it_could_not_import() -> None:
         "seaway_no_such_module",
         "json:no_such_function",
     ]
+
+
+def test_start_early_preloads_the_served_flavors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.preloads: list[list[str]] = []
+
+        def start(self, also: list[str]) -> None:
+            self.preloads.append(list(also))
+
+    recorder = Recorder()
+    monkeypatch.setattr(spawner_module, "default_spawner", lambda: recorder)
+    monkeypatch.setattr(spawner_module.sys, "platform", "linux")
+    monkeypatch.delenv(spawner_module.START_ENV, raising=False)
+    (tmp_path / "manifest.json").write_text(json.dumps({"flavor": "lightgbm"}))
+    spawner_module.start_early([str(tmp_path)])
+    spawner_module.start_early([str(tmp_path), "models:/fraud@production"])  # flavor unknown yet
+    sklearn = list(spawner_module.FLAVOR_PRELOAD["sklearn"])
+    assert recorder.preloads == [["lightgbm"], ["lightgbm", *sklearn]]
+    monkeypatch.setenv(spawner_module.START_ENV, "spawn")
+    spawner_module.start_early([str(tmp_path)])
+    assert len(recorder.preloads) == 2
