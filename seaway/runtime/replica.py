@@ -46,6 +46,7 @@ from seaway.errors import (
     SeawayError,
 )
 from seaway.packaging.signature import split_outputs
+from seaway.runtime import spawner
 from seaway.runtime.channel import Channel
 from seaway.runtime.deadlines import Deadlines
 
@@ -129,13 +130,13 @@ class Replica:
         cancelled (the pool stopped meanwhile) kills the process: none is left behind."""
         child_in, to_child = _CTX.Pipe(duplex=False)  # (read end, write end)
         from_child, child_out = _CTX.Pipe(duplex=False)
-        self._process = _CTX.Process(
-            target=_replica_main,
-            args=(child_in, child_out, self.spec),
+        self._process = spawner.process(  # forked from a preloaded zygote (spawner.py)
+            _replica_main,
+            (child_in, child_out, self.spec),
             name=f"seaway-replica-{self.index}",
-            daemon=True,
+            package=self.spec.package_path,
         )
-        self._process.start()
+        await self._process.launch()
         child_in.close()
         child_out.close()
         self._conns = (from_child, to_child)
