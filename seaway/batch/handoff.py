@@ -11,11 +11,12 @@ worker drops the table.
 The folder holds at most the chunks in flight (two per worker): its size is part of the job's
 memory bound, counted by the benchmark. Where ``/dev/shm`` is missing or small (containers often
 give it 64 MiB), or fills up, the system's temporary folder is used instead: the files are unlinked
-within seconds, usually before the page cache writes them out. Every folder is removed when the
-job's engine stops. Its driver holds an exclusive ``flock`` on a file inside it for as long as it
-runs, and the kernel lets go of that lock when the process dies however it dies: a later job on
-the machine that can take the lock removes the folder a killed driver left behind (no process
-ids to compare, so a driver in another PID namespace is safe too).
+within seconds, usually before the page cache writes them out. The memory folder is kept after a
+fall back, since chunks written there before may still wait for their workers; every folder is
+removed when the job's engine stops (``close``). Its driver holds an exclusive ``flock`` on a
+file inside it for as long as it runs, and the kernel lets go of that lock when the process dies
+however it dies: a later job on the machine that can take the lock removes the folder a killed
+driver left behind (no process ids to compare, so a driver in another PID namespace is safe too).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class HandoffFolder:
     def __init__(self, root: str | None = None) -> None:
         self._roots = [root] if root is not None else _roots()
         _remove_stale(self._roots)
-        self._lock: int | None = None
+        #: every folder made so far, with its lock: a folder given up for a fuller one still
+        #: holds chunks queued for workers, so only ``close`` removes it
+        self._made: list[tuple[str, int]] = []
         self._folder = self._make(self._roots[0])
 
     @property
@@ -86,16 +89,16 @@ class HandoffFolder:
                 self._roots[0],
                 self._roots[1],
             )
-            self.close()
             self._roots = self._roots[1:]
             self._folder = self._make(self._roots[0])
             return self._write(table)
 
     def close(self) -> None:
-        shutil.rmtree(self._folder, ignore_errors=True)
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        """Remove every folder made (chunks never taken included) and let go of their locks."""
+        while self._made:
+            folder, lock = self._made.pop()
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(lock)
 
     def _write(self, table: Any) -> Handoff:
         import pyarrow as pa
@@ -112,8 +115,9 @@ class HandoffFolder:
 
     def _make(self, root: str) -> str:
         folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root)
-        self._lock = os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        lock = os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        self._made.append((folder, lock))
         return folder
 
 

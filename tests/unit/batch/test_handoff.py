@@ -79,12 +79,16 @@ def test_a_full_memory_folder_falls_back_to_disk(
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(self, table)
 
+    queued = folder.put(_table(10))  # written before memory filled up: a worker will take it
     monkeypatch.setattr(HandoffFolder, "_write", write)
     shared = folder.put(_table())
     assert Path(shared.path).parent.parent == disk and shared.take().num_rows == 1000
-    assert not list(memory.iterdir())  # the memory folder was given up
     assert "is full" in caplog.text
+    # the memory folder stays until the job ends: a chunk queued there is still taken whole
+    assert queued.take().num_rows == 10
+    folder.put(_table(5))  # later chunks keep going to disk
     folder.close()
+    assert not list(memory.iterdir()) and not list(disk.iterdir())  # both removed at the end
 
 
 def test_other_write_errors_are_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
