@@ -91,15 +91,26 @@ def start_server(
 
 
 def replica_pids(pid: int) -> list[int]:
-    """Replica processes of a server (spawned children; not multiprocessing's resource tracker)."""
-    with open(f"/proc/{pid}/task/{pid}/children") as handle:
-        pids = [int(p) for p in handle.read().split()]
+    """Replica processes of a server: the children of its replica zygote (seaway/runtime/
+    spawner.py), or its spawned children (``SEAWAY_REPLICA_START=spawn``; not multiprocessing's
+    resource tracker)."""
     replicas = []
-    for child in pids:
+    for child in _children(pid):
         try:
             with open(f"/proc/{child}/cmdline", "rb") as handle:
-                if b"spawn_main" in handle.read():
-                    replicas.append(child)
+                cmdline = handle.read()
         except FileNotFoundError:  # exited meanwhile
-            pass
+            continue
+        if b"_zygote_main" in cmdline:
+            replicas.extend(_children(child))
+        elif b"spawn_main" in cmdline:
+            replicas.append(child)
     return replicas
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except FileNotFoundError:
+        return []
