@@ -12,11 +12,20 @@ Layout (``part-FFFFF-CCCCCC`` = input file number, chunk number)::
 A chunk is committed in three steps, each a write to a temporary name then a rename: rejects,
 predictions, then the marker. A job killed anywhere in between finds no marker on resume and
 redoes the chunk, rewriting the same names, so every input row lands exactly once.
+
+A rename is atomic but not durable: after a power loss the file system may keep a renamed name
+whose data never reached the disk (an empty part). On a local file system each part is therefore
+flushed (``fsync``) before its rename and its folder after it, before the marker is written, so a
+marker that survives a crash always stands for a complete part. The marker itself is not flushed:
+a marker lost or left empty by a crash only means the chunk is redone (``committed`` ignores a
+marker it cannot read). Object stores make an upload visible only once it is whole.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import posixpath
 import uuid
 from collections.abc import Mapping
@@ -24,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from seaway.errors import ArtifactStoreError, ConflictError
 
@@ -33,6 +43,8 @@ CHUNKS = "_chunks"
 REJECTS = "_rejects"
 TMP = "_tmp"
 EXTENSIONS = {"parquet": ".parquet", "csv": ".csv"}
+
+log = logging.getLogger("seaway.batch")
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,8 @@ class OutputFolder:
         self.url = url
         self.format = output_format
         self.fs, self.root = fsspec.core.url_to_fs(url)
+        #: a local file system: files and folders are flushed before a commit relies on them
+        self.local = isinstance(self.fs, LocalFileSystem)
 
     # ---- the job's manifest ---------------------------------------------------------------------
 
@@ -62,7 +76,8 @@ class OutputFolder:
             return dict(json.loads(handle.read()))
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
-        self._put(MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True).encode())
+        path = self._put(MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True).encode())
+        self._sync_folder(posixpath.dirname(path))
 
     def is_fresh(self) -> bool:
         """No folder yet, or an empty one."""
@@ -79,7 +94,8 @@ class OutputFolder:
             return dict(json.loads(handle.read() or b"{}"))
 
     def mark_success(self, totals: Mapping[str, Any]) -> None:
-        self._put(SUCCESS, json.dumps(dict(totals), sort_keys=True).encode())
+        path = self._put(SUCCESS, json.dumps(dict(totals), sort_keys=True).encode())
+        self._sync_folder(posixpath.dirname(path))
         if self.fs.exists(self._path(TMP)):
             self.fs.rm(self._path(TMP), recursive=True)
 
@@ -96,7 +112,11 @@ class OutputFolder:
             if key is None:
                 continue
             with self.fs.open(path, "rb") as handle:
-                done[key] = ChunkStats(**json.loads(handle.read()))
+                data = handle.read()
+            try:
+                done[key] = ChunkStats(**json.loads(data))
+            except (ValueError, TypeError):  # left empty or torn by a crash (see the docstring)
+                log.warning("chunk marker %s is unreadable: the chunk will be scored again", path)
         return done
 
     def commit(
@@ -104,11 +124,14 @@ class OutputFolder:
     ) -> None:
         name = part_name(file_index, chunk)
         extension = EXTENSIONS[self.format]
+        written: list[str] = []
         if rejects is not None and rejects.num_rows:
-            self._put(f"{REJECTS}/{name}{extension}", self._encode(rejects))
+            written.append(self._put(f"{REJECTS}/{name}{extension}", self._encode(rejects)))
         if output.num_rows:
-            self._put(f"{name}{extension}", self._encode(output))
-        self._put(f"{CHUNKS}/{name}.json", json.dumps(stats.__dict__).encode())
+            written.append(self._put(f"{name}{extension}", self._encode(output)))
+        for folder in dict.fromkeys(posixpath.dirname(path) for path in written):
+            self._sync_folder(folder)  # the parts' names are on disk before the marker
+        self._put(f"{CHUNKS}/{name}.json", json.dumps(stats.__dict__).encode(), sync=False)
 
     def _encode(self, table: Any) -> bytes:
         import pyarrow as pa
@@ -129,18 +152,42 @@ class OutputFolder:
     def _path(self, relative: str) -> str:
         return posixpath.join(self.root, relative)
 
-    def _put(self, relative: str, data: bytes) -> None:
-        """Write under a temporary name, then rename: readers never see half a file."""
+    def _put(self, relative: str, data: bytes, *, sync: bool = True) -> str:
+        """Write under a temporary name, then rename: readers never see half a file. On a local
+        file system the data is flushed to disk before the rename (unless ``sync`` is False);
+        the caller flushes the folder when the name must last. Returns the final path."""
         final = self._path(relative)
         temporary = self._path(f"{TMP}/{uuid.uuid4().hex}-{posixpath.basename(relative)}")
         try:
             self.fs.makedirs(posixpath.dirname(temporary), exist_ok=True)
             self.fs.makedirs(posixpath.dirname(final), exist_ok=True)
-            with self.fs.open(temporary, "wb") as handle:
-                handle.write(data)
-            self.fs.mv(temporary, final)
+            if self.local:
+                with open(temporary, "wb") as handle:
+                    handle.write(data)
+                    if sync:
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                os.replace(temporary, final)
+            else:
+                with self.fs.open(temporary, "wb") as handle:
+                    handle.write(data)
+                self.fs.mv(temporary, final)
         except OSError as exc:
             raise ArtifactStoreError(f"cannot write {final} in the output folder: {exc}") from exc
+        return final
+
+    def _sync_folder(self, folder: str) -> None:
+        """Flush a local folder's entries (the names renamed into it) to disk."""
+        if not self.local:
+            return
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise ArtifactStoreError(f"cannot flush {folder} in the output folder: {exc}") from exc
 
 
 def part_name(file_index: int, chunk: int) -> str:
