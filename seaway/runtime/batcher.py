@@ -123,12 +123,16 @@ class AdaptiveBatcher:
         concurrency: int = 1,
         on_batch: Callable[[int, int], None] | None = None,
         name: str = "model",
+        run_suspect: RunBatch | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queue < 1 or max_latency_ms < 0 or quiet_ms <= 0:
             raise ValueError(
                 "max_batch_size and max_queue must be >= 1, max_latency_ms >= 0, quiet_ms > 0"
             )
         self._run_batch = run_batch
+        #: runs the parts of a batch that crashed or hung its replica (``_split``): the pool lets
+        #: them on a replica only while another healthy one is left for everyone else
+        self._run_suspect = run_suspect or run_batch
         self._max_rows = max_batch_size
         self._max_latency = max_latency_ms / 1000
         self._quiet = quiet_ms / 1000
@@ -414,17 +418,18 @@ class AdaptiveBatcher:
             self._gather()  # requests waited for this replica: we are under load
         self._check_idle()
 
-    async def _call_alone(self, request: _Request) -> None:
+    async def _call_alone(self, request: _Request, suspect: bool = False) -> None:
         """A request on its own: handed over and returned unchanged, aggregates included."""
         self._report(request.rows, 1)
         try:
-            outputs = await self._run_batch(request.inputs)
+            run = self._run_suspect if suspect else self._run_batch
+            outputs = await run(request.inputs)
         except Exception as exc:
             _fail(request, _translate(exc))
         else:
             _resolve(request, dict(outputs))
 
-    async def _call_merged(self, batch: list[_Request]) -> None:
+    async def _call_merged(self, batch: list[_Request], suspect: bool = False) -> None:
         total = sum(r.rows for r in batch)
         try:
             merged = merge([r.inputs for r in batch])
@@ -432,7 +437,7 @@ class AdaptiveBatcher:
             return await self._one_by_one(batch)
         self._report(total, len(batch))
         try:
-            outputs = await self._run_batch(merged)
+            outputs = await (self._run_suspect if suspect else self._run_batch)(merged)
         except _BATCH_FAULTS as exc:
             logger.warning(
                 "a merged call of %d requests to %s failed (%s); splitting it to find the culprit",
@@ -463,35 +468,25 @@ class AdaptiveBatcher:
             start = end
 
     async def _split(self, batch: list[_Request]) -> None:
-        """Run the two halves of ``batch`` as requests of their own: side by side when a replica
-        is free (taking its slot meanwhile), else one after the other. A half that crashes or
-        hangs again is split again (``_call_merged``); a request alone is answered with what it
-        does alone. Requests that were answered meanwhile (their deadline passed) are left out."""
+        """Run the two halves of ``batch`` side by side as suspects (``run_suspect``: the pool runs
+        them as replicas allow, never on the last healthy one). A half that crashes or hangs again
+        is split again (``_call_merged``); a request alone is answered with what it does alone.
+        Requests answered meanwhile (their deadline passed) are left out. The batch keeps its one
+        slot: fresh requests go on being dispatched to the other replicas."""
         live = [r for r in batch if not r.future.done()]
         if len(live) <= 1:
             if live:
-                await self._call_alone(live[0])
+                await self._call_alone(live[0], suspect=True)
             return
         half = len(live) // 2
-        first, second = live[:half], live[half:]
-        if self._in_flight < self._concurrency and not self._closing:
-            self._in_flight += 1
-            try:
-                await asyncio.gather(self._call_part(first), self._call_part(second))
-            finally:
-                self._in_flight -= 1
-            if self._queued:
-                self._gather()
-            return
-        await self._call_part(first)
-        await self._call_part(second)
+        await asyncio.gather(self._call_part(live[:half]), self._call_part(live[half:]))
 
     async def _call_part(self, part: list[_Request]) -> None:
         live = [r for r in part if not r.future.done()]
         if len(live) == 1:
-            await self._call_alone(live[0])
+            await self._call_alone(live[0], suspect=True)
         elif live:
-            await self._call_merged(live)
+            await self._call_merged(live, suspect=True)
 
     async def _one_by_one(self, batch: list[_Request]) -> None:
         for request in batch:

@@ -10,8 +10,10 @@
     caller gets ``ModelUnavailableError`` (503): never silence, never a hang;
   - exited on its own while predicting (an exit code, SIGSEGV, SIGABRT): the inputs crashed it and
     would crash the next replica too, so the call is not retried: ``ModelCrashedError``. For a
-    merged batch the batcher then splits it until the culprit is alone (``batcher.py``), so one
-    poison request crashes only replicas that hold it.
+    merged batch the batcher then splits it until the culprit is alone (``batcher.py``). Those
+    parts are *suspect* calls (``call(..., suspect=True)``): one runs only while another healthy
+    replica is left to serve everyone else, so a poison request never takes down the whole pool
+    (a pool of one replica has no other to spare).
 - A call that outlives ``timeout`` (the *call* timeout, shorter than a request's deadline) kills
   its replica (it is hung or far too slow) and fails with ``CallTimeoutError``; the replica is
   restarted. A ``MemoryError`` in the model fails with ``ModelOutOfMemoryError`` and recycles the
@@ -80,6 +82,9 @@ class ReplicaPool:
         self._restarting: set[int] = set()
         #: Replica indexes handed to a caller and not yet released.
         self._reserved: set[int] = set()
+        #: Suspect calls running, and those waiting for a replica that may be risked on them.
+        self._suspects = 0
+        self._suspect_waiters: list[asyncio.Future[None]] = []
         self._failed_restarts = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_restart = on_restart
@@ -135,9 +140,14 @@ class ReplicaPool:
                     self._schedule_restart(replica)
             await asyncio.sleep(interval)
 
-    async def call(self, inputs: Any, outputs: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
+    async def call(
+        self, inputs: Any, outputs: Sequence[str], *, suspect: bool = False
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """``suspect``: a part of a batch that crashed or hung its replica (see the docstring)."""
         for attempt in (1, 2):
-            replica = self._take_free() or await self._acquire()
+            risky = suspect and attempt == 1
+            replica = await self._acquire_suspect() if risky else None
+            replica = replica or self._take_free() or await self._acquire()
             try:
                 return await replica.call(inputs, outputs, self.timeout)
             except ReplicaTimeoutError:
@@ -165,8 +175,30 @@ class ReplicaPool:
                     ) from exc
                 log.warning("replica %s died during a call (%s); retrying once", replica.index, exc)
             finally:
+                if risky:
+                    self._suspects -= 1
                 self._release(replica)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _acquire_suspect(self) -> Replica:
+        """A free replica for a suspect call, once running it leaves another healthy replica to
+        serve everyone else (in a pool of one: at once)."""
+        while True:
+            spare = 1 if self.size == 1 else self.healthy - 1
+            if self._suspects < spare:
+                chosen = self._take_free()
+                if chosen is not None:
+                    self._suspects += 1
+                    return chosen
+            elif self.state in (PoolState.FAILED, PoolState.STOPPED):
+                self._take_free()  # raises ModelUnavailableError with the reason
+            waiter = asyncio.get_running_loop().create_future()
+            self._suspect_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._suspect_waiters:
+                    self._suspect_waiters.remove(waiter)
 
     def _hung(self, replica: Replica) -> None:
         """A call outlived the timeout, whether its caller waited or left: kill and replace."""
@@ -225,7 +257,13 @@ class ReplicaPool:
         self._wake(1)
 
     def _wake(self, count: int | None = None) -> None:
-        """Wake ``count`` waiters (all when None): each looks for a free replica again."""
+        """Wake ``count`` waiters (all when None): each looks for a free replica again. Suspect
+        calls waiting are all woken: each looks whether it may go now."""
+        if self._suspect_waiters:
+            for waiter in self._suspect_waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._suspect_waiters.clear()
         while self._waiters and (count is None or count > 0):
             waiter = self._waiters.popleft()
             if not waiter.done():

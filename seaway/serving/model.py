@@ -160,6 +160,9 @@ class ServedModel:
         if batcher is None:
             batcher = self._batchers[key] = AdaptiveBatcher(
                 lambda merged: self._call(merged, key),
+                # parts of a batch that crashed or hung a replica: they hold requests the server
+                # accepted and wait for a replica the pool can risk (runtime/pool.py)
+                run_suspect=lambda merged: self.pool.call(merged, key, suspect=True),
                 max_batch_size=self.options.max_batch_size,
                 max_latency_ms=self.options.max_latency_ms,
                 max_queue=self.options.max_queue,

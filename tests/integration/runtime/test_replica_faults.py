@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 
 import seaway
-from seaway.errors import ModelOutOfMemoryError
+from seaway.errors import ModelCrashedError, ModelOutOfMemoryError
 from seaway.runtime.deadlines import Deadlines
 from seaway.runtime.pool import ReplicaPool
 from seaway.runtime.replica import Replica, ReplicaSpec
 
 
 class Faulty(seaway.PythonModel):
-    """Doubles its input. A first value of -5 raises MemoryError; a second value of 100 or more
+    """Doubles its input. A first value of -5 raises MemoryError, -7 exits; a second value of 100 or more
     makes it wait until that file exists (a gate the test opens); SEAWAY_TEST_LOAD_GATE, when set,
     makes loading wait for that file."""
 
@@ -41,6 +41,8 @@ class Faulty(seaway.PythonModel):
         x = np.asarray(inputs)
         if x.size and x.ravel()[0] == -5:
             raise MemoryError("cannot allocate 64 GiB")
+        if x.size and x.ravel()[0] == -7:
+            os._exit(3)
         if x.ndim == 2 and x.shape[1] > 1 and x[0, 1] >= 100:
             gate = Path(os.environ["SEAWAY_TEST_GATE_DIR"]) / str(int(x[0, 1]))
             while not gate.exists():
@@ -202,5 +204,39 @@ def test_kill_reaps_off_the_loop_and_large_frames_round_trip(package: Path) -> N
             assert threading.main_thread() not in joined  # never on the loop's thread
         finally:
             await replica.stop()
+
+    run(main())
+
+
+def test_suspect_calls_never_take_down_the_last_healthy_replica(package: Path) -> None:
+    """Parts of a batch that crashed a replica are suspects: each runs only while another healthy
+    replica is left, so a poison request never leaves the pool with none (readiness stays true and
+    other requests are served meanwhile)."""
+
+    async def main() -> None:
+        pool = ReplicaPool(ReplicaSpec(str(package)), replicas=2)
+        await pool.start()
+        others_healthy: list[int] = []
+        schedule = pool._schedule_restart
+
+        def recording(replica: Replica) -> None:  # at each crash: how many others can serve?
+            others_healthy.append(
+                sum(r.alive and r.index not in pool._restarting for r in pool._replicas)
+                - (replica.alive and replica.index not in pool._restarting)
+            )
+            schedule(replica)
+
+        pool._schedule_restart = recording  # type: ignore[method-assign]
+        try:
+            poison = np.array([[-7.0, 0.0]])
+            crashes = [pool.call(poison, ["predict"], suspect=True) for _ in range(3)]
+            served = [pool.call(np.full((1, 2), float(i)), ["predict"]) for i in range(20)]
+            results = await asyncio.gather(*crashes, *served, return_exceptions=True)
+            assert all(isinstance(r, ModelCrashedError) for r in results[:3])
+            for i, result in enumerate(results[3:]):
+                np.testing.assert_array_equal(result["predict"], np.full((1, 2), 2.0 * i))
+            assert len(others_healthy) == 3 and min(others_healthy) >= 1, others_healthy
+        finally:
+            await pool.stop()
 
     run(main())

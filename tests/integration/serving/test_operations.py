@@ -331,7 +331,7 @@ def test_a_request_over_the_timeout_gets_504_and_the_server_recovers(ops: Server
     # it came at the deadline, not when the model finished
     answer = _infer(ops, 600, timeout=30)
     assert answer.status_code == 504, answer.text
-    assert "1 s" in answer.json()["error"], answer.text  # names the deadline
+    assert "0.25 s (its call timeout)" in answer.json()["error"], answer.text  # 1 s / 4
     _wait_for(lambda: _serves_fast(ops), "the server to answer again")
     assert replica_pids(ops.process.pid) != pids  # the hung replica was replaced
     assert all(_serves_fast(ops) for _ in range(3))
@@ -351,7 +351,7 @@ def test_a_grpc_request_over_the_timeout_gets_deadline_exceeded(ops: Server) -> 
             stub.ModelInfer(_grpc_request(3), timeout=30)
         error: Any = info.value
         assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        assert "1 s" in error.details()
+        assert "0.25 s (its call timeout)" in error.details()  # --timeout 1, a quarter
         _wait_for(lambda: _serves_fast(ops), "the server to answer again")
         reply = stub.ModelInfer(_grpc_request(0, 2), timeout=30)
         assert _grpc_answer(reply) == [2.0]
@@ -428,7 +428,7 @@ def test_a_config_file_sets_what_the_flags_set(
     single, total = _batch_rows(server)
     assert total >= 6 and single == total, (single, total)  # max_batch_size 1: never batched
     slow = _infer(server, 600)  # far past the deadline, however slow the machine
-    assert slow.status_code == 504 and "2 s" in slow.json()["error"], slow.text  # timeout
+    assert slow.status_code == 504 and "0.5 s" in slow.json()["error"], slow.text  # timeout / 4
     assert "seaway.access" in server.output()  # access_log
 
 

@@ -105,8 +105,9 @@ def test_a_crash_is_bisected_down_to_the_culprit(concurrency: int) -> None:
         assert sorted((len(c) for c in calls), reverse=True) == [16, 8, 8, 4, 4, 2, 2, 1, 1]
         assert calls.count([11]) == 1  # the culprit alone: once, never retried
         assert sum(11 in c for c in calls) == 5  # the calls that crashed: one per level
-        # the halves ran side by side when a second replica was there
-        assert replica.max_running == concurrency
+        # the halves ran side by side (the pool decides which replicas they may use)
+        assert replica.max_running == 2
+        await batcher.close()  # returns once no batch is left running
         assert (batcher.in_flight, batcher.queued) == (0, 0)
 
     run_virtual(main)
