@@ -4,18 +4,25 @@ Every check that can fail does so before any row is scored: the model must resol
 file must open and hold the columns the model and ``--keep`` need, the output folder must be new
 or this job's own. The output folder's manifest pins what a rerun must reuse: the job id, the
 model *version* (an alias that moved meanwhile does not change a half-done job) and the exact
-list of input files (a file added to the folder later does not shift the part numbers).
+list of input files (a file added to the folder later does not shift the part numbers), each
+with its size and modification time: a rerun refuses to continue over a file that changed, since
+the chunks it committed were cut from the old content (``allow_changed_input`` says go on).
+
+The job record's counts are those of the committed chunks: when an attempt ends early, they are
+counted again from the output folder's markers, so chunks that workers committed after the
+failure count too.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from seaway.batch.inputs import BatchInputError, InputFile, resolve_inputs
+from seaway.batch.inputs import BatchInputError, InputFile, changed, resolve_inputs
 from seaway.batch.local import Chunk, WorkerSpec, run_local, usable_cores
 from seaway.batch.output import ChunkStats, OutputFolder
 from seaway.batch.progress import Progress, Silent
@@ -28,6 +35,8 @@ from seaway.types import JobStatus
 
 #: Settings a rerun must share with the job it continues (the rest may differ: workers, engine).
 PINNED = ("input_format", "output_format", "keep", "features", "proba", "chunk_rows", "on_error")
+
+log = logging.getLogger("seaway.batch")
 
 
 @dataclass(frozen=True)
@@ -112,8 +121,12 @@ def run_job(
     workers: int | None = None,
     engine: str | None = None,
     ray_address: str | None = None,
+    allow_changed_input: bool = False,
 ) -> BatchJob:
-    """Run (or continue) a job to the end; returns its final record. See the module docstring."""
+    """Run (or continue) a job to the end; returns its final record. See the module docstring.
+
+    Continuing a job whose input files changed since it started is refused unless
+    ``allow_changed_input``: its committed chunks hold rows of the old content."""
     if resume is not None:
         options = BatchOptions.from_job(
             registry.jobs.get(resume), workers=workers, engine=engine, ray_address=ray_address
@@ -145,11 +158,11 @@ def run_job(
     ref = parse_model_uri(options.model)
     record = registry.resolve(f"models:/{ref.name}/{pinned_version}" if pinned_version else ref)
     model_path = str(registry.fetch(record))
-    files = (
-        [InputFile(**item) for item in manifest["inputs"]]
-        if manifest is not None
-        else resolve_inputs(options.input, options.input_format)
-    )
+    if manifest is not None:
+        files = [InputFile(**item) for item in manifest["inputs"]]
+        _check_unchanged(files, str(manifest.get("job_id")), allow_changed_input)
+    else:
+        files = resolve_inputs(options.input, options.input_format)
     features = _features(record.manifest, options, files)
     signature = record.manifest.signature
     model_columns = features or (tuple(signature.input_names) if signature is not None else ())
@@ -241,6 +254,7 @@ def _execute(
             run_local(chunks, spec, options.workers or usable_cores(), on_chunk)
     except BaseException as exc:
         progress.close()
+        totals = _recount(folder, totals)
         stopped = isinstance(exc, KeyboardInterrupt | SystemExit)  # Ctrl-C, SIGTERM
         status = JobStatus.INTERRUPTED if stopped else JobStatus.FAILED
         message = "stopped before the end" if stopped else str(exc)
@@ -264,6 +278,36 @@ def _execute(
         rows_out=totals.rows_out,
         rows_rejected=totals.rows_rejected,
     )
+
+
+def _recount(folder: OutputFolder, totals: _Totals) -> _Totals:
+    """The counts of every chunk committed, from the folder's markers: after a failure, chunks
+    still being scored commit after the driver stopped hearing of them, and the record must say
+    what the folder holds. The counts heard so far when the folder cannot be read."""
+    recount = _Totals()
+    try:
+        for (file_index, _), stats in folder.committed().items():
+            recount.add(file_index, stats)
+    except Exception:  # the folder itself may be why the job failed
+        return totals
+    return recount
+
+
+def _check_unchanged(files: list[InputFile], job_id: str, allow: bool) -> None:
+    for file in files:
+        how = changed(file)
+        if how is None:
+            continue
+        if allow:
+            log.warning(
+                "input %s changed since job %s started (%s); going on", file.url, job_id, how
+            )
+            continue
+        raise ConflictError(
+            f"input file {file.url} changed since job {job_id} started: {how}. Its committed "
+            "chunks hold rows of the old content, so resuming would mix the two; score it into a "
+            "new output folder, or pass --allow-changed-input to continue anyway"
+        )
 
 
 def _chunks(

@@ -83,6 +83,13 @@ def run(
     trusted: Annotated[
         bool, typer.Option("--trusted", help="Allow packages that run pickle or packaged code.")
     ] = False,
+    allow_changed_input: Annotated[
+        bool,
+        typer.Option(
+            "--allow-changed-input",
+            help="Continue a job even though an input file changed since it started.",
+        ),
+    ] = False,
 ) -> None:
     """Score files with a registered model; rerun with --resume JOB_ID (or the same output) to
     continue a job that was stopped."""
@@ -101,6 +108,7 @@ def run(
                 engine=engine,
                 ray_address=address,
                 progress=for_terminal(f"job {resume}"),
+                allow_changed_input=allow_changed_input,
             )
         else:
             if not (model and input and output):
@@ -124,7 +132,12 @@ def run(
                 ray_address=address,
                 trusted=trusted,
             )
-            job = run_job(registry, options, progress=for_terminal(model))
+            job = run_job(
+                registry,
+                options,
+                progress=for_terminal(model),
+                allow_changed_input=allow_changed_input,
+            )
     _summary(job)
 
 
