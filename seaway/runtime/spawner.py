@@ -26,7 +26,10 @@ Rules the zygote keeps:
 - **Exit codes reach the parent**: the zygote is the children's parent; it reaps them and writes
   each exit code (``os.waitstatus_to_exitcode``: -9 for SIGKILL) into a per-child status pipe
   whose read end the server holds, so ``exitcode`` tells a kill from a crash as with spawn.
-- **It dies with the server**: at EOF on its socket it kills its remaining children and exits.
+- **It lives as long as the server**: it ignores SIGINT and SIGTERM (a Ctrl-C or a signal to the
+  process group is the server's to handle); at EOF on its socket, when the server has exited or
+  closed it, it kills its remaining children and exits. It is named ``seaway-zygote`` in ``ps -o
+  comm`` and its children after their process (``replica-N``).
 - **A dead zygote is restarted** on the next start; if it cannot be, the replica is spawned.
 
 Each child also takes the parent's current environment variables, working directory and
@@ -132,10 +135,12 @@ class Spawner:
         self._sock = ours
         ours.sendmsg([pickle.dumps((list(sys.path), self.preload))])
 
-    def request(self, payload: bytes, fds: Sequence[int], package: str | None) -> tuple[int, int]:
+    def request(
+        self, payload: bytes, fds: Sequence[int], package: str | None, name: str | None = None
+    ) -> tuple[int, int]:
         """Fork a child running ``payload``; returns (pid, read end of its status pipe)."""
         message = pickle.dumps(
-            ("spawn", payload, package, dict(os.environ), os.getcwd(), list(sys.path))
+            ("spawn", payload, package, dict(os.environ), os.getcwd(), list(sys.path), name)
         )
         with self._lock:
             for attempt in (1, 2):  # a zygote that died is restarted once
@@ -233,7 +238,7 @@ class ForkedProcess:
             if self._spawner is None:
                 raise SpawnerError("no zygote on this platform")
             payload = _dumps((self._target, self._args), fds)
-            self.pid, self.sentinel = self._spawner.request(payload, fds, self._package)
+            self.pid, self.sentinel = self._spawner.request(payload, fds, self._package, self.name)
         except SpawnerError as exc:
             if self._spawner is not None:
                 log.warning("starting %s by spawn instead: %s", self.name or "a process", exc)
@@ -422,7 +427,9 @@ def flavor_of(package: str) -> str | None:
 
 
 def _zygote_main(fd: int) -> None:  # pragma: no cover - runs in the zygote (tested through it)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the server's to handle; we go when it goes
+        signal.signal(sig, signal.SIG_IGN)
+    _set_name("seaway-zygote")
     sock = socket.socket(fileno=fd)
     data = sock.recv(_MAX_MESSAGE)
     if not data:
@@ -457,7 +464,7 @@ def _zygote_main(fd: int) -> None:  # pragma: no cover - runs in the zygote (tes
                     _report(children, pid, os.waitpid(pid, 0)[1])
             return
         try:
-            _, payload, package, environ, cwd, path = pickle.loads(data)
+            _, payload, package, environ, cwd, path, name = pickle.loads(data)
             flavor = flavor_of(package) if package else None
             _preload(FLAVOR_PRELOAD.get(flavor or "", ()), loaded)
             status_r, status_w = os.pipe()
@@ -468,7 +475,7 @@ def _zygote_main(fd: int) -> None:  # pragma: no cover - runs in the zygote (tes
                 sock.close()
                 for end in (wake_r, wake_w, status_r, status_w, *children.values()):
                     os.close(end)
-                _child(payload, fds, environ, cwd, path)
+                _child(payload, fds, environ, cwd, path, name)
             children[pid] = status_w
             socket.send_fds(sock, [pickle.dumps(("ok", pid))], [status_r])
             os.close(status_r)
@@ -509,13 +516,28 @@ def _report(children: dict[int, int], pid: int, status: int) -> None:  # pragma:
         os.close(end)
 
 
+def _set_name(name: str) -> None:  # pragma: no cover - runs in the zygote and its children
+    """The process's name in ps and top (its command line stays the zygote's); the kernel keeps
+    15 characters, so ``seaway-replica-12`` becomes ``replica-12``."""
+    short = name if len(name) <= 15 else name.removeprefix("seaway-")[:15]
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(short)
+
+
 def _child(  # pragma: no cover - runs in the child
-    payload: bytes, fds: list[int], environ: dict[str, str], cwd: str, path: list[str]
+    payload: bytes,
+    fds: list[int],
+    environ: dict[str, str],
+    cwd: str,
+    path: list[str],
+    name: str | None,
 ) -> None:
     """In the forked child: become a clean process, run the target, exit with its status."""
     signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGCHLD, signal.SIGINT):
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
+    if name:
+        _set_name(name)
     code = 0
     try:
         os.environ.clear()

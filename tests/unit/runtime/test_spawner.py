@@ -39,6 +39,11 @@ def report(outbox: Connection, name: str) -> None:
     outbox.send((os.getpid(), os.environ.get(name), os.getcwd()))
 
 
+def announce_then_sleep(outbox: Connection) -> None:
+    outbox.send("running")
+    time.sleep(600)
+
+
 def echo(inbox: Connection, outbox: Connection) -> None:
     outbox.send(inbox.recv())
 
@@ -198,3 +203,21 @@ def test_start_early_preloads_the_served_flavors(
     monkeypatch.setenv(spawner_module.START_ENV, "spawn")
     spawner_module.start_early([str(tmp_path)])
     assert len(recorder.preloads) == 2
+
+
+def test_children_carry_their_name_and_the_zygote_ignores_sigterm(spawner: Spawner) -> None:
+    receive, send = Pipe(duplex=False)
+    process = spawner.process(announce_then_sleep, (send,), name="seaway-replica-7")
+    process.start()
+    send.close()
+    assert process.pid is not None and receive.poll(60) and receive.recv() == "running"
+    assert Path(f"/proc/{process.pid}/comm").read_text().strip() == "replica-7"
+    zygote, restarts = spawner.zygote_pid, spawner.restarts
+    assert zygote is not None
+    os.kill(zygote, signal.SIGTERM)  # the server's to handle, not the zygote's
+    answer = started(spawner, exit_with, 8)
+    answer.join(60)
+    assert answer.exitcode == 8
+    assert (spawner.zygote_pid, spawner.restarts) == (zygote, restarts)  # the same zygote
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(60)
