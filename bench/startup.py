@@ -1,7 +1,7 @@
 """Start-up and memory benchmark: how fast `seaway serve` becomes ready, how fast a replica starts,
 how long a hot swap takes to switch, and how much memory the server takes, beside the floor.
 
-    .venv/bin/python bench/startup.py                 # three rounds, about two minutes
+    .venv/bin/python bench/startup.py                 # three rounds, about three minutes
     .venv/bin/python bench/startup.py --rounds 1 --json startup.json
 
 Every Seaway figure is measured twice in each round, side by side: replicas forked from the
