@@ -241,6 +241,9 @@ class ReplicaPool:
             chosen = self._take_free()
             if chosen is not None:
                 return chosen
+            if self.error is not None and self.healthy == 0:
+                # restarts are failing: waiting would only end in a timeout (see _restart)
+                raise ModelUnavailableError(f"the model has no healthy replica: {self.error}")
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -295,15 +298,20 @@ class ReplicaPool:
         except ModelLoadError as exc:
             self._failed_restarts += 1
             log.error("replica %s failed to restart: %s", old.index, exc)
+            # Set before anyone is woken: callers waiting for a replica now fail at once (503
+            # with this reason) instead of waiting through the backoff to their deadline.
+            self.error = str(exc)
             if self._failed_restarts >= MAX_FAILED_RESTARTS:
-                self.state, self.error = PoolState.FAILED, str(exc)
+                self.state = PoolState.FAILED
+                await self._wake_all()
             else:
+                await self._wake_all()
                 await asyncio.sleep(min(2.0**self._failed_restarts, 30.0))
                 self._restarting.discard(old.index)
                 self._schedule_restart(old)
-            await self._wake_all()
             return
         self._failed_restarts = 0
+        self.error = None
         self._replicas[old.index] = fresh
         self._restarting.discard(old.index)
         if not self._restarting and self.state is PoolState.DEGRADED:

@@ -142,7 +142,7 @@ class DataPlane:
 
     def _ready(self, name: str, version: str | None) -> ServedModel:
         model = self.get(name, version)
-        if not model.ready:  # no healthy replica: answer now rather than queue until a 504
+        if not model.ready and model.refusing:  # restarts fail: answer now, not with a 504
             reason = model.unready_reason or f"model {name!r} is not ready"
             raise ModelUnavailableError(f"{reason}; retry shortly")
         return model

@@ -115,6 +115,13 @@ class ServedModel:
         return state is PoolState.DEGRADED and self.pool.healthy > 0
 
     @property
+    def refusing(self) -> bool:
+        """Not ready and not about to be: a restart failed or the pool gave up. Requests are
+        refused at once then (503); during an ordinary restart they wait for it instead."""
+        pool = self.pool
+        return not self.ready and (pool.error is not None or pool.state is not PoolState.DEGRADED)
+
+    @property
     def unready_reason(self) -> str:
         """Why this version cannot answer now ("" when it can): what readiness and 503s say."""
         pool = self.pool
@@ -175,11 +182,12 @@ class ServedModel:
     def _call(
         self, merged: Any, outputs: tuple[str, ...]
     ) -> Awaitable[dict[str, np.ndarray[Any, Any]]]:
-        """One batch to the pool, unless no replica is healthy: then the batch fails at once
-        with the reason (503) instead of waiting for a restart until its deadline (504). The
-        state check comes first: it costs no system call, ``healthy`` does."""
+        """One batch to the pool, unless no replica is healthy and restarts are failing: then
+        the batch fails at once with the reason (503) instead of waiting until its deadline
+        (504). During an ordinary restart it waits: a replica starts in well under a second.
+        The state check comes first: it costs no system call, ``healthy`` does."""
         pool = self.pool
-        if pool.state is not PoolState.READY and pool.healthy == 0:
+        if pool.state is not PoolState.READY and self.refusing:
             return _unavailable(self.unready_reason)
         return pool.call(merged, outputs)
 

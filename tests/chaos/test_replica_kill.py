@@ -2,9 +2,9 @@
 lost and nothing hangs: the call the killed replica held is retried once (a kill from outside
 says nothing about the request), and the replica is restarted.
 
-With two replicas every request is answered 200. With one, requests that arrive while the only
-replica restarts are refused at once with 503 "no healthy replica ... retry shortly" (readiness
-is healthy capacity: see docs/serving.md), never left to hang; all others are answered 200.
+Every request is answered 200, with one replica too: requests that arrive while the only
+replica restarts wait for it (an ordinary restart is short); only a restart that *fails* turns
+them into an immediate 503 (tests/integration/serving/test_readiness.py covers that).
 
 Replicas write their pid into a folder when they load, so the test knows whom to kill and sees
 the restart.
@@ -54,8 +54,4 @@ def test_sigkill_under_load_loses_nothing(seaway_home: Path, tmp_path: Path, rep
     outcomes = traffic.outcomes
     assert [o for o in outcomes if o.failure] == []  # 0 lost, 0 hung
     assert [o for o in outcomes if o.status == 200 and not o.correct] == []
-    refused = [o for o in outcomes if o.status != 200]
-    if replicas == 2:
-        assert refused == []
-    else:
-        assert all(o.status == 503 and "no healthy replica" in o.version for o in refused)
+    assert [o for o in outcomes if o.status != 200] == []

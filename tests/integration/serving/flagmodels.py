@@ -8,6 +8,7 @@ server.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,21 @@ class FailLoadOnFlag(seaway.PythonModel):
         if array.size and array.ravel()[0] < 0:
             os._exit(1)
         return array.sum(axis=1)
+
+
+class HoldLoadOnFlag(FailLoadOnFlag):
+    """As ``FailLoadOnFlag``, but a load waits while the flag file exists (a slow restart that
+    will succeed) instead of failing."""
+
+    def load(self, context: seaway.ModelContext) -> None:
+        while _flagged():
+            time.sleep(0.02)
+
+
+def save_hold_load_on_flag(folder: Any) -> None:
+    seaway.save_model(
+        HoldLoadOnFlag(), folder, sample_input=np.zeros((1, 2)), code_paths=[__file__]
+    )
 
 
 def save_fail_load_on_flag(folder: Any) -> None:

@@ -179,3 +179,47 @@ def test_not_ready_while_no_replica_is_healthy_and_requests_fail_fast(
     assert answer.status_code == 200 and answer.json()["outputs"][0]["data"] == [3.0]
     channel.close()
     crash.join(60)
+
+
+def test_requests_wait_for_an_ordinary_restart_instead_of_failing(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Not ready while the only replica restarts, but a request sent meanwhile is held for the
+    restart and answered 200: only a restart that failed turns requests into a fast 503."""
+    flag = tmp_path / "hold-the-load"
+    folder = tmp_path / "slow"
+    flagmodels.save_hold_load_on_flag(folder)
+    server = serve(str(folder), "--trusted", env={"SEAWAY_TEST_FLAG": str(flag)})
+    url = server.url
+    body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}
+    flag.touch()  # from now on a restart waits in load() until the flag goes
+    poison = {"inputs": [dict(body["inputs"][0], data=[-1, 0])]}
+    crashed = httpx.post(f"{url}/v2/models/slow/infer", json=poison, timeout=60)
+    assert crashed.status_code == 400 and "crashed" in crashed.json()["error"]
+    _until(
+        lambda: httpx.get(f"{url}/v2/health/ready", timeout=30).status_code == 503,
+        "readiness to turn false while the replica restarts",
+    )
+    answers: list[httpx.Response] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(f"{url}/v2/models/slow/infer", json=body, timeout=60)
+        )
+    )
+    waiting.start()
+    _until(lambda: _queued(url) >= 1 or answers, "the request to wait for the restarting replica")
+    assert not answers, answers[0].text
+    flag.unlink()  # the restart finishes
+    waiting.join(60)
+    [answer] = answers
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == [3.0]
+
+
+def _queued(url: str) -> float:
+    """Requests waiting or in flight for a replica, from the server's own metrics."""
+    total = 0.0
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if line.startswith(("seaway_queue_depth", "seaway_batches_in_flight")):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

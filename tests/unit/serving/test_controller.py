@@ -36,6 +36,7 @@ class FakeModel:
     ``ServedModel`` logic over a pool the test sets."""
 
     ready = ServedModel.ready
+    refusing = ServedModel.refusing
     unready_reason = ServedModel.unready_reason
 
     def __init__(
@@ -116,9 +117,11 @@ def test_readiness_follows_healthy_replicas_not_the_pool_state(package: Path) ->
         assert "no healthy replica (0 of 2; restarting)" in plane.unready_reason()
         [entry] = controller.index()
         assert entry.state == "UNAVAILABLE" and "no healthy replica" in entry.reason
+        assert plane._ready("churn", None) is model  # an ordinary restart: requests wait
+        model.pool.error = "replica 0 failed to restart: disk on fire"
         with pytest.raises(seaway.errors.ModelUnavailableError, match="no healthy replica"):
-            plane._ready("churn", None)  # requests fail at once, not after their deadline
-        model.pool.healthy = 1
+            plane._ready("churn", None)  # restarts fail: at once, not after their deadline
+        model.pool.healthy, model.pool.error = 1, None
         assert plane.ready and controller.index()[0].state == "READY"
         await controller.stop()
 
