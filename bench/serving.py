@@ -92,13 +92,12 @@ def predict_cost_us(model: Any, x: Any, rows: int, repeat: int = 200) -> float:
 
 
 def request_body(row: Any) -> bytes:
-    """One row as one FP64 [1, n] tensor (the shape Seaway's array signature takes), asking
-    for ``predict`` only: the floor calls model.predict, so Seaway must not run predict_proba."""
+    """One row as one FP64 [1, n] tensor (the shape Seaway's array signature takes), a plain
+    request naming no outputs: Seaway then answers ``predict`` alone, as the floor does."""
     doc = {
         "inputs": [
             {"name": "input", "datatype": "FP64", "shape": [1, len(row)], "data": list(row)}
         ],
-        "outputs": [{"name": "predict"}],
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 
