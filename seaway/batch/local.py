@@ -6,10 +6,16 @@ driver; only a chunk's counts do. Chunks travel to the workers as Arrow files in
 being scored, one waiting), which bounds memory by chunk size and workers, whatever the input's
 size. Workers are forked from the driver with the model loaded where that is safe, else spawned
 (``_start_pool``).
+
+A job told to stop (Ctrl-C, SIGTERM, the scheduler) or failing hands out no more chunks and waits
+for the ones being scored to commit, as long as one of them finishes every ``STOP_GRACE_S``
+seconds; a worker stuck in its model (or a second signal) does not hold it up beyond that: the
+workers are killed, and the chunks they held are scored again on resume (``_stop``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import multiprocessing
@@ -86,8 +92,12 @@ class Chunk:
 _state: dict[str, Any] = {}
 ChunkResult = tuple[int, int, ChunkStats]
 PR_SET_PDEATHSIG = 1  # prctl(2)
-#: flavors whose loading starts no thread, so the driver may load them and fork (_start_pool)
+#: flavors whose loading starts no Python thread, so the driver may load them and fork
+#: (_start_pool)
 FORK_SAFE_FLAVORS = frozenset({"sklearn", "xgboost", "lightgbm"})
+#: after a stop or a failure, how long to wait for one of the chunks being scored to finish
+#: before killing the workers (read at each stop)
+STOP_GRACE_S = 5.0
 
 
 def usable_cores() -> int:
@@ -232,9 +242,7 @@ def run_local(
         while pending:
             _collect(pending, on_chunk)
     except BaseException:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        _stop(pool, pending)
         raise
     finally:
         handoff.close()
@@ -242,19 +250,55 @@ def run_local(
     pool.shutdown(wait=True)
 
 
+def _stop(pool: ProcessPoolExecutor, pending: dict[Future[ChunkResult], tuple[int, int]]) -> None:
+    """Stop after a failure or an interruption: no chunk starts any more; those being scored may
+    finish and commit (the job's record counts them from the folder) while they make progress.
+    A worker stuck in its model, or a second Ctrl-C or SIGTERM, gets the workers killed instead,
+    so that the job always ends and can be resumed."""
+    for future in pending:
+        future.cancel()  # not started: never scored
+    running = [future for future in pending if not future.done()]
+    try:
+        while running:
+            done, _ = wait(running, timeout=STOP_GRACE_S, return_when=FIRST_COMPLETED)
+            if not done:
+                break  # no chunk finished for a while: stuck
+            running = [future for future in running if future not in done]
+    except BaseException:  # a second signal: stop now (the first one is raised)
+        pass
+    if any(not future.done() for future in running):
+        _kill_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL every worker (they ignore SIGINT and SIGTERM, and one stuck in native code would
+    not answer them anyway); a chunk left without its marker is scored again on resume."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+
+
 def _start_pool(spec: WorkerSpec, workers: int) -> ProcessPoolExecutor:
     """Workers forked from the driver with the model loaded once, where that is safe; else
     spawned, each loading the model itself.
 
-    A spawned worker spends about 1.4 s importing scikit-learn and skops and loading the model
-    before its first chunk (measured by bench/batch.py); a forked one starts at once. Forking is
-    safe only from a driver with no other thread (a lock held by another thread at the fork
-    stays held in the child) and after loading a framework that starts no thread as it loads:
-    scikit-learn, XGBoost and LightGBM start their OpenMP pools at the first prediction, which
-    the driver never makes; onnxruntime starts its pools with the session, and torch and Python
-    models may run anything. The native pools that do exist (numpy's BLAS, Arrow's) reset
-    themselves in a forked child. Elsewhere (not Linux, a driver with threads, such as a server
-    running the scheduler, other flavors) the workers are spawned.
+    A spawned worker spends over a second importing scikit-learn and skops and loading the model
+    before its first chunk (see bench/batch.py); a forked one starts at once. Forking is safe
+    only from a driver with no other Python thread (a lock held by another thread at the fork
+    stays held in the child), after loading a framework that starts no Python thread as it
+    loads (onnxruntime starts its pools with the session, and torch and Python models may run
+    anything), and only for workers that run one native thread each. That last condition is
+    GNU OpenMP's: its thread pool does not survive a fork once it has started, and a forked
+    child that opens a parallel region of two threads or more waits for the lost threads for
+    ever. The driver may well have started that pool: XGBoost and LightGBM run OpenMP loops
+    while they load a model, and a driver that trained or predicted before (a notebook, a test)
+    holds one too, which no API reveals. A worker capped to one thread never uses the pool, so
+    forking is safe whatever the driver did; workers with more threads each (fewer workers than
+    cores) are spawned. The other native pools (numpy's BLAS, Arrow's) reset themselves in a
+    forked child. Elsewhere (not Linux, a driver with threads, such as a server running the
+    scheduler, other flavors) the workers are spawned too.
     """
     if _forkable(spec):
         scorer, folder = spec.build()  # a model that cannot load fails here, before any work
@@ -284,6 +328,7 @@ def _forkable(spec: WorkerSpec) -> bool:
     return (
         sys.platform.startswith("linux")
         and spec.flavor in FORK_SAFE_FLAVORS
+        and spec.threads <= 1  # see _start_pool: a forked OpenMP pool hangs
         and threading.active_count() == 1
     )
 

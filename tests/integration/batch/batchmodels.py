@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -47,3 +48,18 @@ def register(model: seaway.PythonModel, name: str, registry: seaway.Registry) ->
 def negate(x: Any) -> Any:
     """A custom function: a pipeline using it needs trusted=True to load."""
     return -x
+
+
+class Stuck(seaway.PythonModel):
+    """With SEAWAY_TEST_STUCK set, writes its process id there and never returns: a model hung
+    in a call. Without it (its sample check when logged), adds a and b."""
+
+    def predict(self, inputs: Any) -> Any:
+        path = os.environ.get("SEAWAY_TEST_STUCK")
+        if path is None:
+            return (inputs["a"] + inputs["b"]).to_numpy()
+        with open(path + ".tmp", "w") as handle:
+            handle.write(str(os.getpid()))
+        os.replace(path + ".tmp", path)
+        threading.Event().wait()
+        raise AssertionError("unreachable")
