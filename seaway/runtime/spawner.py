@@ -106,12 +106,16 @@ class Spawner:
         return None if self._zygote is None else self._zygote.pid
 
     def start(self, also: Iterable[str] = ()) -> None:
-        """Start the zygote now (it preloads in the background); a no-op while it runs. ``also``:
-        more to preload, from this start on (a running zygote takes them with the next start
-        request that names a package of their flavor)."""
+        """Start the zygote now (it preloads in the background) unless it runs. ``also``: more to
+        preload, from now on; a running zygote is told at once, without waiting for it."""
         with self._lock:
-            self.preload = tuple(dict.fromkeys((*self.preload, *also)))
+            new = [name for name in also if name not in self.preload]
+            self.preload = (*self.preload, *new)
+            running = self._zygote is not None and self._zygote.poll() is None
             self._ensure_running()
+            if running and new and self._sock is not None:
+                with contextlib.suppress(OSError):  # a dead zygote is restarted on next use
+                    self._sock.sendmsg([pickle.dumps(("preload", new))])
 
     def _ensure_running(self) -> None:
         if self._zygote is not None and self._zygote.poll() is None and self._sock is not None:
@@ -464,7 +468,11 @@ def _zygote_main(fd: int) -> None:  # pragma: no cover - runs in the zygote (tes
                     _report(children, pid, os.waitpid(pid, 0)[1])
             return
         try:
-            _, payload, package, environ, cwd, path, name = pickle.loads(data)
+            message = pickle.loads(data)
+            if message[0] == "preload":  # a hint: nothing to answer
+                _preload(message[1], loaded)
+                continue
+            _, payload, package, environ, cwd, path, name = message
             flavor = flavor_of(package) if package else None
             _preload(FLAVOR_PRELOAD.get(flavor or "", ()), loaded)
             status_r, status_w = os.pipe()

@@ -221,3 +221,18 @@ def test_children_carry_their_name_and_the_zygote_ignores_sigterm(spawner: Spawn
     assert (spawner.zygote_pid, spawner.restarts) == (zygote, restarts)  # the same zygote
     os.kill(process.pid, signal.SIGKILL)
     process.join(60)
+
+
+def has_module(outbox: Connection, name: str) -> None:
+    outbox.send(name in sys.modules)
+
+
+def test_a_running_zygote_preloads_what_it_is_told(spawner: Spawner) -> None:
+    spawner.start()
+    spawner.start(also=["colorsys"])  # running: told at once, before the next fork
+    receive, send = Pipe(duplex=False)
+    process = started(spawner, has_module, send, "colorsys")
+    send.close()
+    assert receive.poll(60) and receive.recv() is True
+    process.join(60)
+    assert "colorsys" in spawner.preload
