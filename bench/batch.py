@@ -3,6 +3,7 @@
     .venv/bin/python bench/batch.py              # full run (1M and 5M rows), about 4 minutes
     .venv/bin/python bench/batch.py --quick      # smoke run (200k and 1M rows), about a minute
     .venv/bin/python bench/batch.py --json results.json --profile prof/   # py-spy: see below
+    .venv/bin/python bench/batch.py --cheap      # a cheap model against a plain loop: batch_cheap.py
 
 Writes Parquet files of 20 float64 features (pyarrow's default row groups: at most 1,048,576 rows
 each, snappy) into a temporary folder, trains a scikit-learn model on the same distribution and
@@ -1045,6 +1046,10 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_limit":
         limit_child(sys.argv[2:])
         return
+    if "--cheap" in sys.argv[1:]:  # the cheap-model case: its own options (batch_cheap.py)
+        import batch_cheap
+
+        sys.exit(batch_cheap.main(sys.argv[1:]))
     args = parse_args()
 
     def on_signal(signum: int, frame: Any) -> None:
