@@ -70,7 +70,7 @@ def roles(root: int) -> dict[str, list[int]]:
             continue
         if pid == root:
             found["server"].append(pid)
-        elif b"_zygote_main" in cmdline and parent == root:
+        elif b"seaway.runtime.zygote" in cmdline and parent == root:
             found["zygote"].append(pid)
             zygotes.add(pid)
         elif parent in zygotes or b"spawn_main" in cmdline:

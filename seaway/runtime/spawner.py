@@ -11,7 +11,8 @@ interpreter with a preload list fixed at its first start (a hot swap to another 
 add it), it does not freeze the collector's view of the preloaded objects (a child's first full
 collection would write to, and so copy, every page holding one), every child re-runs the parent's
 ``__main__`` script (for ``seaway serve``, the whole CLI), and its protocol is private and changes
-between Python versions. The zygote is a small protocol of our own over a Unix socket.
+between Python versions. The zygote is a small protocol of our own over a Unix socket; its side
+is ``zygote.py``.
 
 Rules the zygote keeps:
 
@@ -42,10 +43,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import gc
-import importlib
 import io
-import json
 import logging
 import multiprocessing
 import os
@@ -53,39 +51,24 @@ import pickle
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
-import traceback
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
+
+from seaway.runtime.zygote import BASE_PRELOAD, FLAVOR_PRELOAD, MAX_MESSAGE, STATUS, flavor_of
 
 log = logging.getLogger("seaway.runtime.spawner")
 
-#: Imported by every zygote: what every replica needs before it knows its model.
-BASE_PRELOAD: tuple[str, ...] = ("numpy", "pandas", "seaway.runtime.replica")
-#: Per flavor (the manifest's ``flavor``): ``module`` or ``module:function`` (called, no args).
-FLAVOR_PRELOAD: dict[str, tuple[str, ...]] = {
-    "sklearn": ("sklearn", "seaway.packaging.flavors.sklearn:skops_io"),
-    "xgboost": ("xgboost",),
-    "lightgbm": ("lightgbm",),
-}
 #: ``spawn`` starts every replica from scratch, as before the zygote (a way out, and a baseline)
 START_ENV = "SEAWAY_REPLICA_START"
-_MAX_MESSAGE = 1 << 22
-_STATUS = struct.Struct("i")
 _UNKNOWN_EXIT = 255  # the zygote died before it could report a child's exit
 
 
 class SpawnerError(RuntimeError):
     """The zygote could not be reached (the caller falls back to spawn)."""
-
-
-# ---- server side ---------------------------------------------------------------------------------
 
 
 class Spawner:
@@ -152,7 +135,7 @@ class Spawner:
                 assert self._sock is not None
                 try:
                     socket.send_fds(self._sock, [message], list(fds))
-                    data, got, flags, _ = socket.recv_fds(self._sock, _MAX_MESSAGE, 1)
+                    data, got, flags, _ = socket.recv_fds(self._sock, MAX_MESSAGE, 1)
                 except OSError as exc:
                     data, got, flags = b"", [], 0
                     error = f"{type(exc).__name__}: {exc}"
@@ -273,9 +256,9 @@ class ForkedProcess:
             if self._spawned is not None:
                 self._returncode = self._spawned.exitcode
             elif select.select([self.sentinel], [], [], 0)[0]:
-                data = os.read(self.sentinel, _STATUS.size)
-                if len(data) == _STATUS.size:
-                    self._returncode = _STATUS.unpack(data)[0]
+                data = os.read(self.sentinel, STATUS.size)
+                if len(data) == STATUS.size:
+                    self._returncode = STATUS.unpack(data)[0]
                 else:  # the zygote died first: the child is an orphan now
                     self._returncode = _orphan_status(self.pid)
             return self._returncode
@@ -337,16 +320,6 @@ class _FdPickler(pickle.Pickler):
         return None
 
 
-class _FdUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, fds: Sequence[int]) -> None:
-        super().__init__(io.BytesIO(data))
-        self._fds = fds
-
-    def persistent_load(self, pid: Any) -> Any:
-        _, index, readable, writable = pid
-        return Connection(self._fds[index], readable=readable, writable=writable)
-
-
 def _dumps(obj: Any, fds: list[int]) -> bytes:
     buffer = io.BytesIO()
     _FdPickler(buffer, fds).dump(obj)
@@ -398,169 +371,4 @@ def process(
     return ForkedProcess(spawner, target, tuple(args), name=name, package=package)
 
 
-# ---- zygote side ---------------------------------------------------------------------------------
-
-_BOOT = (
-    "import sys; from seaway.runtime.spawner import _zygote_main; _zygote_main(int(sys.argv[1]))"
-)
-
-
-def preload(names: Iterable[str]) -> list[str]:
-    """Import ``module`` / call ``module:function`` for each name; returns those that failed (a
-    framework that is not installed is simply not preloaded)."""
-    failed = []
-    for name in names:
-        module, _, function = name.partition(":")
-        try:
-            loaded = importlib.import_module(module)
-            if function:
-                getattr(loaded, function)()
-        except Exception:
-            failed.append(name)
-    return failed
-
-
-def flavor_of(package: str) -> str | None:
-    """The flavor a package's manifest names, or None when it cannot be read."""
-    try:
-        data = json.loads((Path(package) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    flavor = data.get("flavor") if isinstance(data, dict) else None
-    return flavor if isinstance(flavor, str) else None
-
-
-def _zygote_main(fd: int) -> None:  # pragma: no cover - runs in the zygote (tested through it)
-    for sig in (signal.SIGINT, signal.SIGTERM):  # the server's to handle; we go when it goes
-        signal.signal(sig, signal.SIG_IGN)
-    _set_name("seaway-zygote")
-    sock = socket.socket(fileno=fd)
-    data = sock.recv(_MAX_MESSAGE)
-    if not data:
-        return
-    sys_path, base = pickle.loads(data)
-    sys.path[:] = sys_path
-    loaded: set[str] = set()
-    _preload(base, loaded)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    children: dict[int, int] = {}  # pid -> write end of its status pipe
-    while True:
-        readable = select.select([sock.fileno(), wake_r], [], [])[0]
-        if wake_r in readable:
-            os.read(wake_r, 4096)
-            _reap(children)
-        if sock.fileno() not in readable:
-            continue
-        try:
-            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 16)
-        except OSError:
-            data, fds = b"", []
-        if not data:  # the server is gone (or closed us): so are its replicas
-            for pid in children:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for pid in list(children):
-                with contextlib.suppress(ChildProcessError):
-                    _report(children, pid, os.waitpid(pid, 0)[1])
-            return
-        try:
-            message = pickle.loads(data)
-            if message[0] == "preload":  # a hint: nothing to answer
-                _preload(message[1], loaded)
-                continue
-            _, payload, package, environ, cwd, path, name = message
-            flavor = flavor_of(package) if package else None
-            _preload(FLAVOR_PRELOAD.get(flavor or "", ()), loaded)
-            status_r, status_w = os.pipe()
-            with warnings.catch_warnings():  # 3.12+ warns on forking with threads; see above
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-            if pid == 0:
-                sock.close()
-                for end in (wake_r, wake_w, status_r, status_w, *children.values()):
-                    os.close(end)
-                _child(payload, fds, environ, cwd, path, name)
-            children[pid] = status_w
-            socket.send_fds(sock, [pickle.dumps(("ok", pid))], [status_r])
-            os.close(status_r)
-        except Exception as exc:
-            with contextlib.suppress(OSError):
-                sock.sendmsg([pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))])
-        finally:
-            for received in fds:
-                os.close(received)
-
-
-def _preload(names: Iterable[str], loaded: set[str]) -> None:  # pragma: no cover - in the zygote
-    todo = [name for name in names if name not in loaded]
-    if not todo:
-        return
-    preload(todo)
-    loaded.update(todo)
-    gc.collect()
-    gc.freeze()  # children share these pages: their collections must not write to every object
-
-
-def _reap(children: dict[int, int]) -> None:  # pragma: no cover - runs in the zygote
-    while children:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        _report(children, pid, status)
-
-
-def _report(children: dict[int, int], pid: int, status: int) -> None:  # pragma: no cover
-    end = children.pop(pid, None)
-    if end is not None:
-        with contextlib.suppress(OSError):
-            os.write(end, _STATUS.pack(os.waitstatus_to_exitcode(status)))
-        os.close(end)
-
-
-def _set_name(name: str) -> None:  # pragma: no cover - runs in the zygote and its children
-    """The process's name in ps and top (its command line stays the zygote's); the kernel keeps
-    15 characters, so ``seaway-replica-12`` becomes ``replica-12``."""
-    short = name if len(name) <= 15 else name.removeprefix("seaway-")[:15]
-    with contextlib.suppress(OSError):
-        Path("/proc/self/comm").write_text(short)
-
-
-def _child(  # pragma: no cover - runs in the child
-    payload: bytes,
-    fds: list[int],
-    environ: dict[str, str],
-    cwd: str,
-    path: list[str],
-    name: str | None,
-) -> None:
-    """In the forked child: become a clean process, run the target, exit with its status."""
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-    if name:
-        _set_name(name)
-    code = 0
-    try:
-        os.environ.clear()
-        os.environ.update(environ)
-        os.chdir(cwd)
-        sys.path[:] = path
-        target, args = _FdUnpickler(payload, fds).load()
-        target(*args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+_BOOT = "import sys; from seaway.runtime.zygote import main; main(int(sys.argv[1]))"

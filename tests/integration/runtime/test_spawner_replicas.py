@@ -18,7 +18,8 @@ import pytest
 import seaway
 from seaway.runtime import spawner as spawner_module
 from seaway.runtime.replica import Replica, ReplicaSpec
-from seaway.runtime.spawner import BASE_PRELOAD, FLAVOR_PRELOAD, Spawner
+from seaway.runtime.spawner import Spawner
+from seaway.runtime.zygote import BASE_PRELOAD, FLAVOR_PRELOAD
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -137,7 +138,7 @@ def test_the_zygote_starts_no_openmp_threads(
     everything = [*BASE_PRELOAD, *(name for names in FLAVOR_PRELOAD.values() for name in names)]
     script = (
         "import os, sys\n"
-        "from seaway.runtime.spawner import preload\n"
+        "from seaway.runtime.zygote import preload\n"
         "count = lambda: len(os.listdir('/proc/self/task'))\n"
         "assert not preload(sys.argv[1:])\n"
         "pid = os.fork()\n"

@@ -101,7 +101,7 @@ def replica_pids(pid: int) -> list[int]:
                 cmdline = handle.read()
         except FileNotFoundError:  # exited meanwhile
             continue
-        if b"_zygote_main" in cmdline:
+        if b"seaway.runtime.zygote" in cmdline:
             replicas.extend(_children(child))
         elif b"spawn_main" in cmdline:
             replicas.append(child)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from seaway.runtime import spawner as spawner_module
-from seaway.runtime.spawner import ForkedProcess, Spawner, flavor_of, preload
+from seaway.runtime.spawner import ForkedProcess, Spawner
+from seaway.runtime.zygote import FLAVOR_PRELOAD, flavor_of, preload
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -198,7 +199,7 @@ def test_start_early_preloads_the_served_flavors(
     (tmp_path / "manifest.json").write_text(json.dumps({"flavor": "lightgbm"}))
     spawner_module.start_early([str(tmp_path)])
     spawner_module.start_early([str(tmp_path), "models:/fraud@production"])  # flavor unknown yet
-    sklearn = list(spawner_module.FLAVOR_PRELOAD["sklearn"])
+    sklearn = list(FLAVOR_PRELOAD["sklearn"])
     assert recorder.preloads == [["lightgbm"], ["lightgbm", *sklearn]]
     monkeypatch.setenv(spawner_module.START_ENV, "spawn")
     spawner_module.start_early([str(tmp_path)])
