@@ -182,8 +182,24 @@ def _model_inputs(frame: pd.DataFrame, scorer: Scorer, rows: np.ndarray[Any, Any
     assert signature is not None
     columns = {spec.name: converted.get(spec.name, subset[spec.name]) for spec in signature.inputs}
     if signature.input_format == "dataframe":
-        return signature.coerce(pd.DataFrame(columns, index=subset.index))
+        return _frame(signature, columns, subset.index)
     return signature.coerce({k: np.asarray(v) for k, v in columns.items()})
+
+
+def _frame(signature: Signature, columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """What ``signature.coerce`` makes of the columns, built once: the columns are checked and
+    cast as arrays, and only the frame's own block is a copy. (``coerce`` of a DataFrame builds
+    a frame, then another from its columns: two copies of the chunk for a cheap model's every
+    call.)"""
+    checked: dict[str, Any] = dict(signature.coerce_columns(columns))
+    for spec in signature.inputs:
+        if spec.categories is not None:  # as coerce does: unknown values become missing
+            categories = list(spec.categories)
+            values = np.asarray(checked[spec.name], dtype=object)
+            known = pd.Series(values).isin(categories).to_numpy()
+            values[~known] = None  # said before pandas would warn (and, later, raise)
+            checked[spec.name] = pd.Categorical(values, categories=categories)
+    return pd.DataFrame(checked, index=index)
 
 
 def _convert(column: pd.Series, datatype: Datatype) -> Any:
@@ -205,12 +221,18 @@ def _predict(
 ) -> tuple[dict[str, np.ndarray[Any, Any]], dict[int, str]]:
     """Predictions for ``rows``; rows the model fails on are left out and reported."""
     take = _taker(inputs, len(rows))
+    # the inputs are in the model's native form already (_model_inputs): a seaway Model takes
+    # them without checking them again; other models (tests, wrappers) through predict
+    model = scorer.model
+    predict = getattr(model, "predict_native", model.predict)
+    predict_proba = getattr(model, "predict_proba_native", getattr(model, "predict_proba", None))
 
     def run(selection: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
         part = take(selection)
-        result = _columns(split_outputs(scorer.model.predict(part), "predict"))
+        result = _columns(split_outputs(predict(part), "predict"))
         if scorer.proba:
-            result.update(_columns({"predict_proba": scorer.model.predict_proba(part)}))
+            assert predict_proba is not None
+            result.update(_columns({"predict_proba": predict_proba(part)}))
         return result
 
     failed: dict[int, str] = {}

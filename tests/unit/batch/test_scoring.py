@@ -118,3 +118,39 @@ def test_numeric_columns(values: list[Any], datatype: Datatype, bad: list[bool])
 
     found = _bad_values(pd.Series(values), datatype)
     assert (found.tolist() if found is not None else [False] * len(values)) == bad
+
+
+class NativeModel:
+    """A seaway Model's two doors: ``predict`` checks its inputs (again), ``predict_native`` takes
+    what the signature made of them. Records what it was handed."""
+
+    def __init__(self, signature: Signature) -> None:
+        self.signature = signature
+        self.seen: list[pd.DataFrame] = []
+
+    def predict(self, inputs: Any) -> Any:
+        raise AssertionError("a chunk's inputs, coerced already, were checked a second time")
+
+    def predict_native(self, native: Any) -> Any:
+        self.seen.append(native)
+        return native["x"].to_numpy()
+
+
+def test_a_chunk_is_coerced_once_as_the_signature_would() -> None:
+    """The frame handed to the model is what ``Signature.coerce`` makes of the chunk (categories
+    included: an unknown value becomes missing), built once, and not checked again."""
+    signature = Signature(
+        input_format="dataframe",
+        inputs=(
+            TensorSpec(name="x", datatype=Datatype.FP64, shape=(-1,)),
+            TensorSpec(name="color", datatype=Datatype.BYTES, shape=(-1,), categories=("a", "b")),
+        ),
+    )
+    model = NativeModel(signature)
+    table = pa.table({"x": [1.0, 2.0, 3.0], "color": ["b", "z", "a"]})
+    result = score(Scorer(model, "m", 1), table, file_url="f", first_row=0)
+    assert result.output.column("predict").to_pylist() == [1.0, 2.0, 3.0]
+    [frame] = model.seen
+    expected = signature.coerce(table.to_pandas())
+    pd.testing.assert_frame_equal(frame, expected)
+    assert frame["color"].isna().tolist() == [False, True, False]
