@@ -113,6 +113,13 @@ def serve_command(
             "--scheduler", help="Also run scheduled batch jobs (as 'seaway scheduler' does)."
         ),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            help="Front processes that parse requests, each with its own replicas, sharing the "
+            "ports; 'auto' = one per usable core [default: 1]."
+        ),
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol (REST and gRPC) and MLflow's /invocations."""
     settings = ServeConfig.load(
@@ -140,10 +147,12 @@ def serve_command(
             "log_format": log_format,
             "access_log": access_log,
             "scheduler": scheduler,
+            "workers": workers,
         },
     )
     configure_logging(settings.log_level, settings.log_format)
-    spawner.start_early(settings.models)  # its imports run beside the registry's opening
+    if settings.worker_count == 1:  # several workers: each starts its own, once forked
+        spawner.start_early(settings.models)  # its imports run beside the registry's opening
     needs_registry = (
         settings.auth or settings.scheduler or any(is_model_uri(uri) for uri in settings.models)
     )

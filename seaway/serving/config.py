@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seaway.errors import ConfigError
 from seaway.packaging.manifest import Manifest
@@ -28,6 +29,7 @@ DEFAULTS = ServingOptions()
 ENV_PREFIX = "SEAWAY_SERVE_"
 #: The config file's own variable (read by the CLI's ``--config``), not a setting.
 CONFIG_ENV = "SEAWAY_SERVE_CONFIG"
+_MAX_WORKERS = 64
 
 
 class ServeConfig(BaseModel):
@@ -58,6 +60,18 @@ class ServeConfig(BaseModel):
     access_log: bool = False
     #: run the batch scheduler in a background thread (``seaway serve --scheduler``)
     scheduler: bool = False
+    #: front processes (``seaway/serving/workers.py``); ``auto``: one per usable core
+    workers: int | Literal["auto"] = 1
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit() or not 1 <= int(text) <= _MAX_WORKERS:
+            raise ValueError(f"{value!r} is not a whole number from 1 to {_MAX_WORKERS}, or auto")
+        return int(text)
 
     @classmethod
     def load(
@@ -104,7 +118,19 @@ class ServeConfig(BaseModel):
                 f"--port and --grpc-port are both {config.port}; give gRPC its own port "
                 "or turn it off with --no-grpc"
             )
+        if config.worker_count > 1 and sys.platform != "linux":
+            raise ConfigError(
+                "--workers above 1 needs Linux (the workers share their ports with SO_REUSEPORT)"
+            )
         return config
+
+    @property
+    def worker_count(self) -> int:
+        """How many front processes: ``workers``, with ``auto`` as the usable cores."""
+        if self.workers == "auto":
+            usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+            return max(1, len(usable) if usable else os.cpu_count() or 1)
+        return self.workers
 
     @property
     def request_timeout(self) -> float:

@@ -46,6 +46,15 @@ def new_request_id(given: str | None) -> str:
 _ids = Random()
 os.register_at_fork(after_in_child=_ids.seed)
 
+#: this process's front worker number under ``seaway serve --workers N`` (None: one process)
+_worker: int | None = None
+
+
+def set_worker(index: int | None) -> None:
+    """Name the front worker this process is, in every log line from now on."""
+    global _worker
+    _worker = index
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id, and ``extra`` fields."""
@@ -60,6 +69,8 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None) or request_id.get()
         if rid is not None:
             doc["request_id"] = rid
+        if _worker is not None:
+            doc["worker"] = _worker
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in doc:
                 doc[key] = value
@@ -71,6 +82,8 @@ class JsonFormatter(logging.Formatter):
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if _worker is not None:
+            text = f"[worker {_worker}] {text}"
         rid = request_id.get()
         return f"{text} [request {rid}]" if rid else text
 

@@ -8,14 +8,26 @@ buckets in Python, 4.6 us a request on the hot path against under 1 here (``benc
 They are updated from the event loop's thread only (REST and grpc.aio both run there), so they
 need no lock. Gauges that describe the current state (queue depth, healthy replicas) are read from
 the data plane at scrape time rather than kept up to date on every request.
+
+Several front processes (``seaway serve --workers N``): a scrape reaches one worker, which answers
+for all. Each worker writes a snapshot of its samples to a shared folder once a second
+(:class:`SharedMetrics`); at scrape time the worker adds its own live samples to the others'
+snapshots: counters and histograms are summed, state gauges too (queue depth, healthy replicas
+across workers), load times take the largest. When a worker dies the supervisor folds its last
+snapshot's counters into ``retired.json`` (see :func:`retire`), so totals never go back: only the
+increments of a killed worker's last second are lost. One process keeps none of this.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+import orjson
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -54,7 +66,8 @@ _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedMetrics | None = None) -> None:
+        self.shared = shared
         disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide: *_created doubles a scrape
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -140,7 +153,106 @@ class Metrics:
         self.registry.register(_StateCollector(source))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.shared is None:
+            return generate_latest(self.registry)
+        own = snapshot(self.registry)
+        return generate_latest(_Merged([own, *self.shared.read_others()]))
+
+    def publish(self) -> None:
+        """Write this worker's snapshot for the others to read (several workers only)."""
+        if self.shared is not None:
+            self.shared.write(snapshot(self.registry))
+
+
+#: A snapshot: families as ``[name, type, documentation, [[sample, labels, value], ...]]``.
+Snapshot = list[list[Any]]
+#: Gauges that are not summed across workers: the largest is reported.
+_LARGEST = frozenset({"seaway_model_load_seconds"})
+_RETIRED = "retired.json"
+
+
+def snapshot(registry: Any) -> Snapshot:
+    return [
+        [family.name, family.type, family.documentation, [list(s[:3]) for s in family.samples]]
+        for family in registry.collect()
+    ]
+
+
+class SharedMetrics:
+    """One worker's view of the folder where the workers of one server leave their snapshots."""
+
+    def __init__(self, folder: Path, worker: int) -> None:
+        self.folder = folder
+        self.worker = worker
+        self.own = folder / f"worker-{worker}.json"
+
+    def write(self, data: Snapshot) -> None:
+        temporary = self.own.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(orjson.dumps(data))
+        os.replace(temporary, self.own)  # readers see the old snapshot or the new, whole
+
+    def read_others(self) -> list[Snapshot]:
+        found = []
+        for path in sorted(self.folder.glob("*.json")):
+            if path != self.own:
+                data = _read(path)
+                if data is not None:
+                    found.append(data)
+        return found
+
+
+def retire(folder: Path, worker: int) -> None:
+    """Fold a dead worker's last counters and histograms into ``retired.json`` (gauges go: they
+    described a process that is gone), so the totals a scrape reports never decrease."""
+    dead = folder / f"worker-{worker}.json"
+    data = _read(dead)
+    if data is None:
+        return
+    kept = [family for family in data if family[1] in ("counter", "histogram")]
+    previous = _read(folder / _RETIRED) or []
+    merged = snapshot(_Merged([previous, kept]))
+    temporary = folder / f"{_RETIRED}.tmp"
+    temporary.write_bytes(orjson.dumps(merged))
+    os.replace(temporary, folder / _RETIRED)
+    dead.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> Snapshot | None:
+    with contextlib.suppress(OSError, orjson.JSONDecodeError):
+        data = orjson.loads(path.read_bytes())
+        if isinstance(data, list):
+            return data
+    return None
+
+
+class _Merged:
+    """Snapshots summed sample by sample, as a collector ``generate_latest`` can render."""
+
+    def __init__(self, snapshots: Sequence[Snapshot]) -> None:
+        self._snapshots = snapshots
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for data in self._snapshots:
+            for name, kind, doc, samples in data:
+                if name not in families:
+                    families[name] = Metric(name, doc, kind)
+                    values[name] = {}
+                found = values[name]
+                for sample, labels, value in samples:
+                    key = (sample, tuple(sorted(labels.items())))
+                    before = found.get(key)
+                    if before is None:
+                        found[key] = value
+                    elif name in _LARGEST:
+                        found[key] = max(before, value)
+                    else:
+                        found[key] = before + value
+        for name, metric in families.items():
+            for (sample, labels), value in values[name].items():
+                metric.add_sample(sample, dict(labels), value)
+            yield metric
 
 
 class _Series:

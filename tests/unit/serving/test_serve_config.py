@@ -127,3 +127,18 @@ def test_the_call_timeout_is_its_own_setting_shorter_than_the_deadline_by_defaul
     assert config.serving_options(deadline_only).model_call_timeout == 2  # a quarter of 8
     with pytest.raises(ConfigError, match="call_timeout"):
         ServeConfig.load(None, {"models": ["m"], "call_timeout": 0}, environ={})
+
+
+def test_workers_a_count_or_auto_from_flag_environment_or_file(tmp_path: Path) -> None:
+    import os
+
+    base = {"models": ["models:/m/1"]}
+    assert ServeConfig.load(None, base, {}).worker_count == 1  # one process unless asked
+    assert ServeConfig.load(None, base, {"SEAWAY_SERVE_WORKERS": "3"}).worker_count == 3
+    file = tmp_path / "serve.yaml"
+    file.write_text("workers: auto\n")
+    assert ServeConfig.load(file, base, {}).worker_count == len(os.sched_getaffinity(0))
+    assert ServeConfig.load(file, {**base, "workers": "2"}, {}).worker_count == 2
+    for bad in ("0", "two", "1.5", "65"):
+        with pytest.raises(ConfigError, match=f"workers: .*{bad}.* from 1 to 64, or auto"):
+            ServeConfig.load(None, {**base, "workers": bad}, {})
