@@ -36,13 +36,17 @@ def log_model(
     code_paths: Iterable[str | os.PathLike[str]] | None = None,
     training_data: str | None = None,
     serving: ServingConfig | Mapping[str, Any] | None = None,
+    model_description: str | None = None,
+    model_tags: Mapping[str, str] | None = None,
     registry: Registry | None = None,
 ) -> ModelVersion:
     """Package ``model`` and register it as the next version of ``name``.
 
     ``sample_input`` gives the signature and input example (and proves the model can predict on
     it); ``reference_data`` gives the reference profile used for drift detection;
-    ``training_data`` (a path or URI) is recorded in the version's lineage.
+    ``training_data`` (a path or URI) is recorded in the version's lineage. ``description``,
+    ``tags`` and ``metrics`` describe the new version; ``model_description`` and ``model_tags``
+    the registered model as a whole (its tags are merged, its description replaced).
     """
     with _registry(registry) as reg, tempfile.TemporaryDirectory(prefix="seaway-") as tmp:
         package = save_model(
@@ -62,6 +66,8 @@ def log_model(
             tags=tags,
             metrics=metrics,
             lineage=collect_lineage(training_data),
+            model_description=model_description,
+            model_tags=model_tags,
         )
 
 

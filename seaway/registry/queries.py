@@ -5,9 +5,11 @@ They take an open connection, so a caller's reads see one snapshot and its write
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, RowMapping, func, select
+from sqlalchemy import Connection, RowMapping, Select, func, insert, select, update
 
 from seaway.errors import NotFoundError
 from seaway.packaging.manifest import Manifest
@@ -36,6 +38,72 @@ def model(conn: Connection, name: str) -> RegisteredModel:
             alias: version for version, names in aliases_of(conn, name).items() for alias in names
         },
     )
+
+
+def lock_model(name: str) -> Select[tuple[str]]:
+    """The model's row, locked for the transaction (PostgreSQL; SQLite's writers are serial)."""
+    return select(t.models.c.name).where(t.models.c.name == name).with_for_update()
+
+
+def next_version(conn: Connection, name: str) -> int:
+    """Take the next version number of ``name``: one past the highest it ever had.
+
+    Call with the model's row locked. The counter is bumped in place (a database-side increment,
+    safe even without the lock); a name without one (only possible for rows written outside
+    Seaway) starts after its highest existing version.
+    """
+    counters = t.version_counters
+    bumped = conn.execute(
+        update(counters)
+        .where(counters.c.name == name)
+        .values(last_version=counters.c.last_version + 1)
+    ).rowcount
+    if bumped:
+        number: int = conn.execute(
+            select(counters.c.last_version).where(counters.c.name == name)
+        ).scalar_one()
+        return number
+    current = conn.execute(
+        select(func.max(t.model_versions.c.version)).where(t.model_versions.c.name == name)
+    ).scalar()
+    number = (current or 0) + 1
+    conn.execute(insert(counters).values(name=name, last_version=number))
+    return number
+
+
+def merge_tags(
+    current: Mapping[str, str] | None,
+    tags: Mapping[str, str] | None,
+    remove: Iterable[str] = (),
+) -> dict[str, str] | None:
+    """``current`` with ``tags`` set and ``remove`` dropped; ``None`` when nothing changes."""
+    removed = list(remove)
+    if not tags and not removed:
+        return None
+    merged = {**(current or {}), **{str(k): str(v) for k, v in (tags or {}).items()}}
+    for key in removed:
+        merged.pop(key, None)
+    return merged
+
+
+def update_model_row(
+    conn: Connection,
+    name: str,
+    now: datetime,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    remove_tags: Iterable[str] = (),
+) -> None:
+    """Touch the model's ``updated_at``, setting its description and merging its tags."""
+    values: dict[str, Any] = {"updated_at": now}
+    if description is not None:
+        values["description"] = description
+    removed = list(remove_tags)
+    if tags or removed:
+        current = conn.execute(select(t.models.c.tags).where(t.models.c.name == name)).scalar()
+        values["tags"] = merge_tags(current, tags, removed)
+    conn.execute(update(t.models).where(t.models.c.name == name).values(**values))
 
 
 def model_not_found(conn: Connection, name: str) -> NotFoundError:

@@ -2,16 +2,18 @@
 
 Registration writes artifacts first and then commits all metadata in one transaction; a failure in
 between deletes the upload, and a crash leaves only an orphan folder for :meth:`collect_garbage`.
-Version numbers come from ``max + 1`` under a lock (``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE``
-on the model row in PostgreSQL), with a retry on the rare unique-key collision. Transactions that
-only read use :meth:`Registry._read`, which on SQLite does not take the write lock.
+Version numbers come from a per-name counter (``seaway_version_counters``) bumped under a lock
+(``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE`` on the model row in PostgreSQL), with a retry on the
+rare unique-key collision; the counter outlives deleted versions and models, so a number is never
+handed out twice. Transactions that only read use :meth:`Registry._read`, which on SQLite does not
+take the write lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,8 +88,15 @@ class Registry:
         tags: Mapping[str, str] | None = None,
         metrics: Mapping[str, float] | None = None,
         lineage: Mapping[str, Any] | None = None,
+        model_description: str | None = None,
+        model_tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
-        """Register a saved package folder as the next version of ``name``."""
+        """Register a saved package folder as the next version of ``name``.
+
+        ``description`` and ``tags`` belong to the new version; ``model_description`` and
+        ``model_tags`` to the registered model (tags merged into its own), set in the same
+        transaction.
+        """
         validate_name(name)
         package = open_package(package_path)
         digest = manifest_digest(package.path)
@@ -103,6 +112,8 @@ class Registry:
                 tags=dict(tags or {}),
                 metrics={k: float(v) for k, v in (metrics or {}).items()},
                 lineage=dict(lineage or {}),
+                model_description=model_description,
+                model_tags=dict(model_tags or {}),
             )
         except BaseException:
             self.store.delete(artifact_uri)
@@ -115,12 +126,7 @@ class Registry:
             try:
                 with self._begin() as conn:
                     self._ensure_model(conn, name, now)
-                    current = conn.execute(
-                        select(func.max(t.model_versions.c.version)).where(
-                            t.model_versions.c.name == name
-                        )
-                    ).scalar()
-                    version = (current or 0) + 1
+                    version = q.next_version(conn, name)
                     conn.execute(
                         insert(t.model_versions).values(
                             name=name,
@@ -136,8 +142,12 @@ class Registry:
                             created_at=now,
                         )
                     )
-                    conn.execute(
-                        update(t.models).where(t.models.c.name == name).values(updated_at=now)
+                    q.update_model_row(
+                        conn,
+                        name,
+                        now,
+                        description=row["model_description"],
+                        tags=row["model_tags"],
                     )
                 return version
             except ConflictError as exc:  # the same number taken concurrently: take the next
@@ -146,7 +156,7 @@ class Registry:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _ensure_model(self, conn: Connection, name: str, now: datetime) -> None:
-        locked = select(t.models.c.name).where(t.models.c.name == name).with_for_update()
+        locked = q.lock_model(name)
         if conn.execute(locked).first() is not None:
             return
         try:
@@ -197,14 +207,17 @@ class Registry:
         *,
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
+        remove_tags: Iterable[str] = (),
     ) -> ModelVersion:
+        """Set a version's description; ``tags`` are merged into its tags, ``remove_tags`` dropped."""
         with self._begin() as conn:
-            q.require_version(conn, name, version)
+            row = q.require_version(conn, name, version)
             values: dict[str, Any] = {}
             if description is not None:
                 values["description"] = description
-            if tags is not None:
-                values["tags"] = dict(tags)
+            merged = q.merge_tags(row["tags"], tags, remove_tags)
+            if merged is not None:
+                values["tags"] = merged
             if values:
                 conn.execute(
                     update(t.model_versions)
@@ -214,40 +227,38 @@ class Registry:
         return self.get_version(name, version)
 
     def update_model(
-        self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> None:
-        values: dict[str, Any] = {"updated_at": _now()}
-        if description is not None:
-            values["description"] = description
-        if tags is not None:
-            values["tags"] = dict(tags)
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        remove_tags: Iterable[str] = (),
+    ) -> RegisteredModel:
+        """Set a registered model's description; ``tags`` are merged into its tags (a key given
+        again is overwritten), ``remove_tags`` are dropped. Versions keep their own."""
         with self._begin() as conn:
-            if (
-                conn.execute(
-                    update(t.models).where(t.models.c.name == name).values(**values)
-                ).rowcount
-                == 0
-            ):
+            if conn.execute(q.lock_model(name)).first() is None:
                 raise q.model_not_found(conn, name)
+            q.update_model_row(
+                conn, name, _now(), description=description, tags=tags, remove_tags=remove_tags
+            )
+            return q.model(conn, name)
 
     def delete_version(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
-        """Delete a version; refused while an alias points at it unless ``force``."""
-        record = self.get_version(name, version)
+        """Delete a version; refused while an alias points at it unless ``force``.
+
+        The record returned names, in ``aliases``, the aliases that pointed at it (removed with it).
+        """
         with self._begin() as conn:
-            q.require_version(conn, name, version)
-            pointing = (
-                conn.execute(
-                    select(t.aliases.c.alias).where(
-                        t.aliases.c.name == name, t.aliases.c.version == version
-                    )
-                )
-                .scalars()
-                .all()
+            conn.execute(q.lock_model(name)).first()
+            record = q.version_record(
+                q.require_version(conn, name, version), q.aliases_of(conn, name)
             )
-            if pointing and not force:
+            if record.aliases and not force:
                 raise ConflictError(
-                    f"version {version} of {name!r} is what alias(es) {', '.join(sorted(pointing))} point "
-                    "at; move them first, or delete with --force (force=True) to remove them too"
+                    f"version {version} of {name!r} is what alias(es) "
+                    f"{', '.join(record.aliases)} point at; move them first, or delete with "
+                    "--force (force=True) to remove them too"
                 )
             conn.execute(
                 delete(t.aliases).where(t.aliases.c.name == name, t.aliases.c.version == version)
@@ -258,6 +269,39 @@ class Registry:
                 )
             )
         self.store.delete(record.artifact_uri)  # after commit: a failure here only leaves an orphan
+        return record
+
+    def delete_model(self, name: str, *, force: bool = False) -> RegisteredModel:
+        """Delete a registered model with all its versions, aliases and artifacts.
+
+        Refused while any alias points at one of its versions (servers and scheduled jobs follow
+        aliases) unless ``force``. The record returned is the model as it was, its ``aliases``
+        the ones removed. Version numbers stay spent: registering the name again continues after
+        the highest number it ever had.
+        """
+        with self._begin() as conn:
+            if conn.execute(q.lock_model(name)).first() is None:
+                raise q.model_not_found(conn, name)
+            record = q.model(conn, name)
+            if record.aliases and not force:
+                in_use = ", ".join(f"{a} -> {v}" for a, v in sorted(record.aliases.items()))
+                raise ConflictError(
+                    f"model {name!r} has aliases ({in_use}); remove them first (seaway models "
+                    "alias NAME ALIAS --delete), or delete with --force (force=True) to remove "
+                    "them too"
+                )
+            uris = (
+                conn.execute(
+                    select(t.model_versions.c.artifact_uri).where(t.model_versions.c.name == name)
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(delete(t.aliases).where(t.aliases.c.name == name))
+            conn.execute(delete(t.model_versions).where(t.model_versions.c.name == name))
+            conn.execute(delete(t.models).where(t.models.c.name == name))
+        for uri in uris:  # after commit: a failure here only leaves orphans for collect_garbage
+            self.store.delete(uri)
         return record
 
     def collect_garbage(self, *, older_than: timedelta = timedelta(hours=1)) -> list[str]:
@@ -322,8 +366,11 @@ class Registry:
                 if found is None:
                     model = q.model(conn, ref.name)
                     known = ", ".join(sorted(model.aliases)) or "none"
+                    example = model.latest_version or "VERSION"
                     raise NotFoundError(
-                        f"model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known})"
+                        f"model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known}); "
+                        f"point it at a version with 'seaway models alias {ref.name} {ref.alias} "
+                        f"{example}' (Registry.set_alias({ref.name!r}, {ref.alias!r}, {example}))"
                     )
                 version = found
             else:

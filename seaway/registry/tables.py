@@ -58,6 +58,15 @@ model_versions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+#: The highest version number ever given to a name. Kept when versions, or the whole model, are
+#: deleted: numbers are never reused (migration 0004).
+version_counters = Table(
+    "seaway_version_counters",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("last_version", Integer, nullable=False),
+)
+
 aliases = Table(
     "seaway_aliases",
     metadata,

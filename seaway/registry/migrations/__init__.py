@@ -1,4 +1,4 @@
 """Alembic migrations of the registry schema. ``HEAD`` must name the newest revision."""
 
-HEAD = "0003"
+HEAD = "0004"
 VERSION_TABLE = "seaway_alembic_version"
