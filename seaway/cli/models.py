@@ -1,4 +1,5 @@
-"""``seaway models ...``: list, show, register, alias, delete, import from MLflow, collect garbage."""
+"""``seaway models ...``: list, show, register, alias, update, delete, import from MLflow, collect
+garbage."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from seaway.cli.output import console, fields, parse_pairs, print_json, table
+from seaway.cli.output import console, fields, parse_pairs, print_json, say, table
 from seaway.cli.state import state
 from seaway.errors import InvalidURIError
 from seaway.packaging.writer import save_model
@@ -28,13 +29,13 @@ DescriptionOption = Annotated[
 @app.command("list")
 def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List registered models."""
-    with state(ctx).registry() as registry:
+    with state(ctx).registry(read_only=True) as registry:
         models = registry.list_models()
     if as_json:
         print_json([model.to_dict() for model in models])
         return
     if not models:
-        console.print(
+        say(
             "No models registered yet. Register one with 'seaway models register' or seaway.log_model()."
         )
         return
@@ -65,7 +66,7 @@ def show(
 ) -> None:
     """Show a model and its versions, or one version in detail."""
     ref = parse_reference(_strip_scheme(reference))
-    with state(ctx).registry() as registry:
+    with state(ctx).registry(read_only=True) as registry:
         if ref.version is None and ref.alias is None and "/" not in reference:
             model = registry.get_model(ref.name)
             versions = registry.list_versions(ref.name)
@@ -98,6 +99,9 @@ def show(
     _show_version(record)
 
 
+_NO_REQUIREMENTS = "none recorded (log_model(..., requirements=[...]) records what the code needs)"
+
+
 def _show_version(v: ModelVersion) -> None:
     git = v.lineage.get("git") or {}
     fields(
@@ -116,7 +120,8 @@ def _show_version(v: ModelVersion) -> None:
                 (git.get("commit", "")[:12] + (" (dirty)" if git.get("dirty") else "")) or None,
             ),
             ("training data", v.lineage.get("training_data")),
-            ("requirements", v.manifest.requirements),
+            ("imported from", v.lineage.get("imported_from")),
+            ("requirements", v.manifest.requirements or _NO_REQUIREMENTS),
             ("needs trust", v.manifest.needs_trust),
             ("reference profile", "yes" if v.manifest.reference_profile else "no"),
             ("artifacts", v.artifact_uri),
@@ -185,11 +190,21 @@ def import_mlflow(
     from seaway.packaging.mlflow import import_mlflow_model
 
     tags = {"imported_from": "mlflow", **parse_pairs(tag, "--tag")}
-    with state(ctx).registry() as registry, tempfile.TemporaryDirectory(prefix="seaway-") as tmp:
-        package = import_mlflow_model(path, Path(tmp) / "package")
-        record = _register(
-            registry, package.path, name, description, tags, {}, str(path.absolute()), alias
-        )
+    with tempfile.TemporaryDirectory(prefix="seaway-") as tmp:
+        package = import_mlflow_model(path, Path(tmp) / "package")  # before opening the registry
+        with state(ctx).registry() as registry:
+            # the MLflow folder is where the model came from, not what it was trained on
+            record = _register(
+                registry,
+                package.path,
+                name,
+                description,
+                tags,
+                {},
+                None,
+                alias,
+                imported_from=str(path.absolute()),
+            )
     _report(record, as_json)
 
 
@@ -202,14 +217,19 @@ def _register(
     metrics: dict[str, float],
     training_data: str | None,
     alias: str | None,
+    *,
+    imported_from: str | None = None,
 ) -> ModelVersion:
+    lineage = collect_lineage(training_data)
+    if imported_from:
+        lineage["imported_from"] = imported_from
     record = registry.register(
         package_dir,
         name,
         description=description,
         tags=tags,
         metrics=metrics,
-        lineage=collect_lineage(training_data),
+        lineage=lineage,
     )
     if alias:
         registry.set_alias(name, alias, record.version)
@@ -222,7 +242,7 @@ def _report(record: ModelVersion, as_json: bool) -> None:
         print_json(record.to_dict())
     else:
         aliases = f" ({', '.join(record.aliases)})" if record.aliases else ""
-        console.print(f"Registered [bold]{record.uri}[/]{aliases}, flavor {record.flavor}")
+        say(f"Registered {record.uri}{aliases}, flavor {record.flavor}")
 
 
 @app.command("alias")
@@ -239,33 +259,117 @@ def alias(
     with state(ctx).registry() as registry:
         if delete:
             registry.delete_alias(name, alias_name)
-            console.print(f"Removed alias {alias_name} of {name}")
+            say(f"Removed alias {alias_name} of {name}")
             return
         if version is None:
             raise typer.BadParameter(
                 "give the VERSION to point the alias at, or --delete", param_hint="VERSION"
             )
         registry.set_alias(name, alias_name, version)
-    console.print(f"models:/{name}@{alias_name} -> version {version}")
+    say(f"models:/{name}@{alias_name} -> version {version}")
 
 
 @app.command("delete")
 def delete(
     ctx: typer.Context,
     reference: Annotated[
-        str, typer.Argument(metavar="NAME/VERSION", help="The version to delete.")
+        str,
+        typer.Argument(
+            metavar="NAME[/VERSION]", help="A version (NAME/VERSION), or a whole model (NAME)."
+        ),
     ],
     force: Annotated[
-        bool, typer.Option("--force", help="Also remove aliases pointing at it.")
+        bool, typer.Option("--force", help="Also remove the aliases pointing at it.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Delete one version and its artifacts (refused while an alias points at it)."""
+    """Delete one version, or a whole model with all its versions, and their artifacts.
+
+    Refused while an alias points at what would be deleted, unless --force (which removes those
+    aliases and says which). Version numbers are never reused, even after a model is deleted.
+    """
     ref = parse_reference(_strip_scheme(reference))
-    if ref.version is None:
-        raise InvalidURIError(f"{reference!r}: name the version to delete, as NAME/VERSION")
+    if ref.alias is not None:
+        raise InvalidURIError(
+            f"{reference!r}: delete takes NAME/VERSION or NAME, not an alias; to remove the alias "
+            f"itself: seaway models alias {ref.name} {ref.alias} --delete"
+        )
     with state(ctx).registry() as registry:
-        record = registry.delete_version(ref.name, ref.version, force=force)
-    console.print(f"Deleted {record.uri}")
+        if ref.version is None:
+            model = registry.delete_model(ref.name, force=force)
+            removed = sorted(model.aliases)
+            result = {
+                "deleted": f"models:/{model.name}",
+                "name": model.name,
+                "version": None,
+                "versions_deleted": model.version_count,
+                "aliases_removed": removed,
+            }
+            message = f"Deleted model {model.name} ({model.version_count} version(s))"
+        else:
+            record = registry.delete_version(ref.name, ref.version, force=force)
+            removed = list(record.aliases)
+            result = {
+                "deleted": record.uri,
+                "name": record.name,
+                "version": record.version,
+                "versions_deleted": 1,
+                "aliases_removed": removed,
+            }
+            message = f"Deleted {record.uri}"
+    if as_json:
+        print_json(result)
+        return
+    if removed:
+        message += f"; removed alias(es) {', '.join(removed)}"
+    console.print(message, markup=False, highlight=False)
+
+
+@app.command("update")
+def update_metadata(
+    ctx: typer.Context,
+    reference: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME[/VERSION]", help="A model (NAME), or one version of it (NAME/VERSION)."
+        ),
+    ],
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help="Replace the description.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="KEY=VALUE to set (others are kept), repeatable."),
+    ] = None,
+    remove_tag: Annotated[
+        list[str] | None, typer.Option("--remove-tag", help="KEY to remove, repeatable.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the description or tags of a registered model, or of one version."""
+    ref = parse_reference(_strip_scheme(reference))
+    if ref.alias is not None:
+        raise InvalidURIError(f"{reference!r}: update takes NAME or NAME/VERSION, not an alias")
+    tags = parse_pairs(tag, "--tag")
+    removed = list(remove_tag or [])
+    if description is None and not tags and not removed:
+        raise typer.BadParameter("give --description, --tag or --remove-tag", param_hint="options")
+    with state(ctx).registry() as registry:
+        if ref.version is None:
+            model = registry.update_model(
+                ref.name, description=description, tags=tags, remove_tags=removed
+            )
+            data, what, now_tags = model.to_dict(), f"model {model.name}", model.tags
+        else:
+            record = registry.update_version(
+                ref.name, ref.version, description=description, tags=tags, remove_tags=removed
+            )
+            data, what, now_tags = record.to_dict(), record.uri, record.tags
+    if as_json:
+        print_json(data)
+        return
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(now_tags.items())) or "none"
+    console.print(f"Updated {what} (tags: {shown})", markup=False, highlight=False)
 
 
 @app.command("gc")
@@ -274,6 +378,7 @@ def collect_garbage(
     older_than: Annotated[
         float, typer.Option(help="Spare uploads younger than this many minutes.")
     ] = 60.0,
+    as_json: JsonOption = False,
 ) -> None:
     """Remove stored packages that no version references (left by interrupted registrations).
 
@@ -282,9 +387,12 @@ def collect_garbage(
     """
     with state(ctx).registry() as registry:
         removed = registry.collect_garbage(older_than=timedelta(minutes=older_than))
-    console.print(f"Removed {len(removed)} orphaned package(s)")
+    if as_json:
+        print_json({"removed": removed})
+        return
+    say(f"Removed {len(removed)} orphaned package(s)")
     for uri in removed:
-        console.print(f"  {uri}")
+        say(f"  {uri}")
 
 
 def _strip_scheme(text: str) -> str:
