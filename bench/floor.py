@@ -14,6 +14,9 @@ Models are plain pickles written by ``bench/serving.py`` (our own files, never f
 Routes: ``POST /v2/models/{name}/infer``, ``GET /v2/health/ready``, and ``POST /noop`` (reads the
 body, answers a constant: the load generator's calibration target).
 
+``--workers N``: N forked copies of the server accepting on one shared listening socket, as
+``uvicorn --workers N`` runs an app (the two-core mode of ``bench/serving.py``).
+
 ``--isolated``: the same server with each model in a child process, the least that isolation
 costs: the event loop sends the parsed array's raw bytes down a pipe (``os.write``, no pickle) and
 waits on the answer's file descriptor (``loop.add_reader``); the child reads, predicts and writes
@@ -25,8 +28,10 @@ process pays for the hop, measured on the same core.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pickle
+import signal
 import struct
 from typing import Any
 
@@ -176,6 +181,7 @@ def main() -> None:
     parser.add_argument(
         "--isolated", action="store_true", help="each model in a child process (see above)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="forked server processes [1]")
     args = parser.parse_args()
     models: dict[str, Any] = {}
     for item in args.model:
@@ -184,7 +190,7 @@ def main() -> None:
             models[name] = pickle.load(file)  # our own file, written by bench/serving.py
         if args.isolated:
             models[name] = IsolatedModel(models[name])
-    uvicorn.run(
+    config = uvicorn.Config(
         make_app(models),
         host=args.host,
         port=args.port,
@@ -195,6 +201,28 @@ def main() -> None:
         log_level="warning",
         lifespan="off",
     )
+    if args.workers <= 1:
+        uvicorn.Server(config).run()
+        return
+    sock = config.bind_socket()  # one listening socket, accepted on by every worker
+    children = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            uvicorn.Server(config).run(sockets=[sock])
+            os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        os.waitpid(child, 0)
 
 
 if __name__ == "__main__":

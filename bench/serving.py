@@ -118,6 +118,9 @@ class Server:
     argv: list[str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    #: the cores it is pinned to (two for the ``-2w`` servers: the load generator's core too);
+    #: unset: the server core given to :func:`servers_running`
+    cores: tuple[int, ...] = ()
     idle_cpu: float = 0.0
     pids: list[int] = field(default_factory=list)
 
@@ -125,10 +128,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def start(server: Server, core: int, env: dict[str, str]) -> None:
+def start(server: Server, env: dict[str, str]) -> None:
     with server.log.open("wb") as log:
         server.process = subprocess.Popen(
-            ["taskset", "-c", str(core), *server.argv],
+            ["taskset", "-c", ",".join(map(str, server.cores)), *server.argv],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -210,13 +213,13 @@ def core_busy(core: int) -> float:
     return 0.0
 
 
-def check_pinned(server: Server, core: int) -> list[int]:
+def check_pinned(server: Server) -> list[int]:
     assert server.process is not None
     pids = tree(server.process.pid)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            if os.sched_getaffinity(pid) != {core}:
-                raise BenchError(f"{server.name} process {pid} is not pinned to core {core}")
+            if os.sched_getaffinity(pid) != set(server.cores):
+                raise BenchError(f"{server.name} process {pid} is not pinned to {server.cores}")
     return pids
 
 
@@ -294,24 +297,28 @@ def combine(parts: list[Run]) -> Run:
 def wrk(
     script: Path, server: Server, concurrency: int, seconds: int, cores: tuple[int, int], model: str
 ) -> Run:
-    """Run wrk from ``cores[1]`` against ``server`` (pinned to ``cores[0]``) and read its result."""
-    server_core, core = cores
+    """Run wrk from ``cores[1]`` against ``server`` (pinned to ``server.cores``: ``cores[0]``,
+    or both for a two-core server) and read its result. ``other``: the server's cores' time
+    taken by processes not ours (wrk's excluded when it shares a core with the server)."""
+    _, core = cores
     argv = [
         "taskset", "-c", str(core), "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
         "--timeout", "10s", "-s", str(script), server.url(""),
     ]  # fmt: skip
     before_batch = batch_totals(server, model)
     before_gen = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before_srv, before_core = cpu_seconds(server.pids), core_busy(server_core)
+    before_srv = cpu_seconds(server.pids)
+    before_core = sum(core_busy(c) for c in server.cores)
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     wall = time.monotonic() - started
     srv = (cpu_seconds(server.pids) - before_srv) / wall
-    other = max((core_busy(server_core) - before_core) / wall - srv, 0.0)
+    busy = (sum(core_busy(c) for c in server.cores) - before_core) / wall
     after_gen = resource.getrusage(resource.RUSAGE_CHILDREN)
     gen = (
         after_gen.ru_utime + after_gen.ru_stime - before_gen.ru_utime - before_gen.ru_stime
     ) / wall
+    other = max(busy - srv - (gen if core in server.cores else 0.0), 0.0)
     after_batch = batch_totals(server, model)
     calls = after_batch[1] - before_batch[1]
     batch = round((after_batch[0] - before_batch[0]) / calls, 2) if calls else None
@@ -439,7 +446,13 @@ SERVERS = {
     "floor-isolated": "bench/floor.py --isolated: the floor with each model in a child process",
     "seaway": "seaway serve as shipped (gRPC on, default batching, 1 replica)",
     "seaway-nogrpc": "seaway serve --no-grpc",
+    "floor-2w": "bench/floor.py --workers 2, on two cores (the load generator's too)",
+    "seaway-2w": "seaway serve --workers 2, on two cores (the load generator's too)",
 }
+#: ``--two-core``: each server on one core and on two, side by side
+TWO_CORE_SERVERS = "floor,seaway,floor-2w,seaway-2w"
+#: two cores against one, at concurrency 64: the goal per model (None: reported only)
+TWO_CORE_GOALS: dict[str, float | None] = {"lr": 1.5, "rf": None}
 
 
 def parse_args() -> argparse.Namespace:
@@ -453,12 +466,18 @@ def parse_args() -> argparse.Namespace:
         help="split each cell's seconds into this many rounds, alternating servers [6; 3 with "
         "--quick]",
     )
-    parser.add_argument("--concurrency", default="1,32,64", help="comma-separated [1,32,64]")
+    parser.add_argument("--concurrency", help="comma-separated [1,32,64; 64 with --two-core]")
     parser.add_argument("--models", default="rf,lr", help="comma-separated, of rf,lr [rf,lr]")
     parser.add_argument(
         "--servers",
-        default="floor,seaway",
-        help=f"comma-separated, of {', '.join(SERVERS)} [floor,seaway]",
+        help=f"comma-separated, of {', '.join(SERVERS)} [floor,seaway; {TWO_CORE_SERVERS} "
+        "with --two-core]",
+    )
+    parser.add_argument(
+        "--two-core",
+        action="store_true",
+        help="also each server with two workers on two cores, the load generator's core being "
+        "one of them, and the ratios of two cores against one",
     )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
@@ -475,9 +494,13 @@ def parse_args() -> argparse.Namespace:
     if args.rounds is None:
         args.rounds = 3 if args.quick else 6
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
-    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.concurrency = [
+        int(c) for c in (args.concurrency or ("64" if args.two_core else "1,32,64")).split(",")
+    ]
     args.models = args.models.split(",")
-    args.servers = args.servers.split(",")
+    args.servers = (args.servers or (TWO_CORE_SERVERS if args.two_core else "floor,seaway")).split(
+        ","
+    )
     if set(args.models) - {"rf", "lr"}:
         parser.error(f"unknown model in {args.models}; choose from rf, lr")
     if set(args.servers) - set(SERVERS) or "floor" not in args.servers:
@@ -508,6 +531,7 @@ def machine() -> dict[str, Any]:
 
 @contextlib.contextmanager
 def servers_running(servers: list[Server], core: int, env: dict[str, str]) -> Iterator[None]:
+    """Start ``servers``, each pinned to its ``cores`` (unset: ``core``), and stop them after."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -517,10 +541,11 @@ def servers_running(servers: list[Server], core: int, env: dict[str, str]) -> It
         signal.signal(sig, on_signal)
     try:
         for server in servers:
-            start(server, core, env)
+            server.cores = server.cores or (core,)
+            start(server, env)
         for server in servers:
             wait_ready(server)
-            server.pids = check_pinned(server, core)
+            server.pids = check_pinned(server)
         yield
     finally:
         for server in servers:
@@ -537,6 +562,8 @@ def server_argv(name: str, port: int, models: list[str], tmp: Path) -> list[str]
         argv = [sys.executable, str(HERE / "floor.py"), "--port", str(port), *pickles]
         if name == "floor-isolated":
             argv.append("--isolated")
+        if name == "floor-2w":
+            argv += ["--workers", "2"]
         return argv
     argv = [
         sys.executable, "-m", "seaway", "serve", *(f"models:/{n}/1" for n in models),
@@ -545,6 +572,8 @@ def server_argv(name: str, port: int, models: list[str], tmp: Path) -> list[str]
     ]  # fmt: skip
     if name == "seaway-nogrpc":
         argv.append("--no-grpc")
+    if name == "seaway-2w":
+        argv += ["--workers", "2"]
     return argv
 
 
@@ -553,8 +582,32 @@ def build_servers(args: argparse.Namespace, tmp: Path) -> list[Server]:
     for name in args.servers:
         port = free_port()
         argv = server_argv(name, port, args.models, tmp)
-        servers.append(Server(name, port, argv, tmp / f"{name}.log"))
+        two = name.endswith("-2w")
+        cores = (args.server_core, args.client_core) if two else (args.server_core,)
+        servers.append(Server(name, port, argv, tmp / f"{name}.log", cores=cores))
     return servers
+
+
+def two_core_targets(runs: list[Run], models: list[str]) -> list[Target]:
+    """Each server with two workers on two cores against itself on one core, at c=64."""
+    by = {(r.model, r.concurrency, r.server): r for r in runs}
+    found = []
+    for base in ("seaway", "floor"):
+        for model in models:
+            one, two = by.get((model, 64, base)), by.get((model, 64, f"{base}-2w"))
+            if not (one and two and one.rps):
+                continue
+            ratio = two.rps / one.rps
+            goal = TWO_CORE_GOALS.get(model) if base == "seaway" else None
+            found.append(
+                Target(
+                    f"{model} c=64 {base} 2 cores/1",
+                    ratio,
+                    "(reported)" if goal is None else f">= {goal:g}x",
+                    goal is None or ratio >= goal,
+                )
+            )
+    return found
 
 
 def measure(
@@ -653,8 +706,8 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(1.0)
                 server.idle_cpu = cpu_seconds(server.pids) - before
                 print(
-                    f"{server.name}: {len(server.pids)} processes pinned to core "
-                    f"{args.server_core}, idle CPU {server.idle_cpu:.0%}"
+                    f"{server.name}: {len(server.pids)} processes pinned to cores "
+                    f"{','.join(map(str, server.cores))}, idle CPU {server.idle_cpu:.0%}"
                 )
             floor = servers[args.servers.index("floor")]
             script = wrk_script(tmp / "noop.lua", "/noop", bodies)
@@ -701,9 +754,17 @@ def run(args: argparse.Namespace) -> int:
     print_table(runs)
     found = {}
     for name in args.servers:
-        if name != "floor":
+        if name != "floor" and not name.endswith("-2w"):
             found[name] = targets(runs, args.models, "floor", name)
             print_targets(found[name], name)
+    if any(name.endswith("-2w") for name in args.servers):
+        found["two-core"] = two_core_targets(runs, args.models)
+        print("\ntwo cores against one (-2w: two workers on cores "
+              f"{args.server_core},{args.client_core}, wrk on core {args.client_core} too)")  # fmt: skip
+        for t in found["two-core"]:
+            value = "n/a" if t.value is None else f"{t.value:.2f}"
+            print(f"  {t.name:<28}{value:>9}  goal {t.goal:<11}{'PASS' if t.passed else 'FAIL'}")
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.json:
         doc = {
             "machine": info,
@@ -723,7 +784,7 @@ def run(args: argparse.Namespace) -> int:
         }
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"\nwrote {args.json}")
-    main_targets = found.get("seaway", [])
+    main_targets = found.get("seaway", []) + found.get("two-core", [])
     return 0 if all(t.passed for t in main_targets) else 1
 
 
