@@ -89,6 +89,19 @@ class Settings(BaseModel):
             raise ConfigError(f"invalid settings: {exc}") from exc
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite registry URL (``sqlite:///PATH``) that does not exist yet, else None
+    (another database, in memory, or a file that exists). Readers use it to avoid creating one."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0] != "sqlite":
+        return None
+    database = rest.split("?", 1)[0]
+    if not database or database == ":memory:":
+        return None
+    path = Path(database).expanduser()
+    return None if path.exists() else path
+
+
 def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")

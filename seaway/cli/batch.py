@@ -10,7 +10,7 @@ import typer
 from seaway.batch import BatchOptions, run_job
 from seaway.batch.progress import for_terminal
 from seaway.cli import schedules
-from seaway.cli.output import console, err_console, fields, fmt, log_lines, print_json, table
+from seaway.cli.output import fields, fmt, log_lines, print_json, say, table
 from seaway.cli.state import state
 from seaway.errors import InvalidInputError
 from seaway.registry.jobs import BatchJob
@@ -151,13 +151,13 @@ def list_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """Batch jobs, newest first."""
-    with state(ctx).registry() as registry:
+    with state(ctx).registry(read_only=True) as registry:
         jobs = registry.jobs.list(limit=limit, status=status)
     if as_json:
         print_json([job.to_dict() for job in jobs])
         return
     if not jobs:
-        console.print("No batch jobs yet. Start one with 'seaway batch run'.")
+        say("No batch jobs yet. Start one with 'seaway batch run'.")
         return
     table(
         "Batch jobs",
@@ -175,13 +175,14 @@ def list_jobs(
             ]
             for job in jobs
         ],
+        identifiers=("job", "model"),
     )
 
 
 @app.command("show")
 def show(ctx: typer.Context, job_id: str, as_json: JsonOption = False) -> None:
     """One job: model version, input, output, counts, duration, error."""
-    with state(ctx).registry() as registry:
+    with state(ctx).registry(read_only=True) as registry:
         job = registry.jobs.get(job_id)
     if as_json:
         print_json(job.to_dict())
@@ -215,11 +216,10 @@ def _summary(job: BatchJob) -> None:
     rejected = (
         f", {job.rows_rejected:,} rejected (see {job.output}/_rejects)" if job.rows_rejected else ""
     )
-    err_console.print(
+    say(
         f"Job {job.job_id} {job.status.value}: {job.rows_out:,} of {job.rows_in:,} rows scored"
         f"{rejected} in {_seconds(job.duration_s)} -> {job.output}",
-        highlight=False,
-        soft_wrap=True,
+        err=True,
     )
 
 

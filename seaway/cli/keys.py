@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from seaway.apikeys import ApiKey, Scope
-from seaway.cli.output import console, err_console, fmt, print_json, table
+from seaway.cli.output import fmt, print_json, say, table
 from seaway.cli.state import state
 
 app = typer.Typer(
@@ -47,15 +47,17 @@ def create(
     if as_json:
         print_json({**record.to_dict(), "key": key, "note": STORE_NOTE})
         return
-    label = f" ({escape(record.name)})" if record.name else ""
-    err_console.print(
-        f"Created API key [bold]{record.key_id}[/]{label}: scope {record.scope.value}, "
-        f"rate limit {_rate(record)}",
-        highlight=False,
-        soft_wrap=True,
+    label = f" ({record.name})" if record.name else ""
+    say(
+        Text.assemble(
+            "Created API key ",
+            (record.key_id, "bold"),
+            f"{label}: scope {record.scope.value}, rate limit {_rate(record)}",
+        ),
+        err=True,
     )
     print(key, flush=True)
-    err_console.print(f"[bold yellow]{STORE_NOTE}[/]", highlight=False, soft_wrap=True)
+    say(Text(STORE_NOTE, style="bold yellow"), err=True)
 
 
 @app.command("list")
@@ -65,16 +67,14 @@ def list_keys(
     as_json: JsonOption = False,
 ) -> None:
     """List API keys (never the keys themselves, nor their hashes)."""
-    with state(ctx).registry() as registry:
+    with state(ctx).registry(read_only=True) as registry:
         keys = registry.list_api_keys(include_revoked=include_revoked)
     if as_json:
         print_json([key.to_dict() for key in keys])
         return
     if not keys:
         revoked = "" if include_revoked else " (revoked keys show with --all)"
-        console.print(
-            f"No API keys{revoked}. Create one with 'seaway keys create --scope predict'."
-        )
+        say(f"No API keys{revoked}. Create one with 'seaway keys create --scope predict'.")
         return
     table(
         "API keys",
@@ -96,11 +96,8 @@ def revoke(
     """Revoke a key; revoking a revoked key changes nothing."""
     with state(ctx).registry() as registry:
         record = registry.revoke_api_key(key_id)
-    label = f" ({escape(record.name)})" if record.name else ""
-    console.print(
-        f"API key {record.key_id}{label} is revoked (since {fmt(record.revoked_at)})",
-        highlight=False,
-    )
+    label = f" ({record.name})" if record.name else ""
+    say(f"API key {record.key_id}{label} is revoked (since {fmt(record.revoked_at)})")
 
 
 def _rate(key: ApiKey) -> str:

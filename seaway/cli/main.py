@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.text import Text
+from typer.core import TyperArgument
 
 from seaway._version import __version__
 from seaway.cli import batch, keys, models, schedules
 from seaway.cli import registry as registry_cli
-from seaway.cli.output import err_console
+from seaway.cli.environment import unknown_variable_warnings, walk_params
+from seaway.cli.output import say
 from seaway.cli.predict import predict_command
 from seaway.cli.serve import serve_command
 from seaway.cli.state import CliState
@@ -74,21 +78,49 @@ def root(
     )
 
 
+class _Argument(TyperArgument):
+    """An argument named as Click names it, ``PATH`` (``[VERSION]`` when optional), in usage
+    lines, help and errors, where typer writes ``{path}``: braces read as an unfilled template."""
+
+    @property
+    def display_name_raw(self) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return [name + ("..." if self.nargs != 1 else "")]
+
+
+def command() -> Any:
+    """The root command, built from ``app``, with Click-style argument names."""
+    root = typer.main.get_command(app)
+    for param in walk_params(root):
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; Seaway errors print one line, never a traceback."""
-    command = typer.main.get_command(app)
+    root = command()
+    for line in unknown_variable_warnings(os.environ, root):
+        say(line, err=True)
     try:
-        code = command.main(args=argv, prog_name="seaway", standalone_mode=False)
+        code = root.main(args=argv, prog_name="seaway", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        err_console.print("Aborted.")
+        say("Aborted.", err=True)
         return 130
     except typer.TyperException as exc:  # usage errors: typer ships its own click
+        if isinstance(getattr(exc, "message", None), str):
+            # typer validates with pydantic, whose messages start "Value error, "
+            exc.message = exc.message.replace("Value error, ", "")  # type: ignore[attr-defined]
         exc.show()  # type: ignore[attr-defined]
         return int(getattr(exc, "exit_code", 2))
     except SeawayError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        # the message is data: "pip install 'seaway[xgboost]'" must keep its [xgboost]
+        say(Text.assemble(("Error:", "bold red"), " ", str(exc)), err=True)
         return 1
     # typer answers Ctrl-C (KeyboardInterrupt) with its exit code, 130, instead of raising
     return code if isinstance(code, int) else 0

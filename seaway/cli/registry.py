@@ -13,10 +13,11 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from seaway.cli.output import console, fields, print_json
+from seaway.cli.output import fields, print_json, say
 from seaway.cli.state import state
-from seaway.registry.db import create_registry_engine
-from seaway.registry.schema import SchemaState, SchemaStatus, schema_status, upgrade
+from seaway.config import missing_sqlite_file
+from seaway.registry.db import create_registry_engine, safe_url
+from seaway.registry.schema import HEAD, SchemaState, SchemaStatus, schema_status, upgrade
 
 app = typer.Typer(help="The registry database: schema status and upgrades.", no_args_is_help=True)
 
@@ -42,8 +43,12 @@ def _engine(ctx: typer.Context) -> Iterator[Engine]:
 @app.command("status")
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the schema revision of the registry database against this Seaway's newest."""
-    with _engine(ctx) as engine:
-        found = schema_status(engine)
+    url = state(ctx).settings().registry_url
+    if missing_sqlite_file(url):  # looking must not create it
+        found = SchemaStatus(safe_url(url), "sqlite", None, HEAD)
+    else:
+        with _engine(ctx) as engine:
+            found = schema_status(engine)
     if as_json:
         print_json({**found.to_dict(), "automatic_upgrade": found.upgrades_automatically})
         return
@@ -58,14 +63,9 @@ def upgrade_command(ctx: typer.Context) -> None:
         before, after = upgrade(engine)
         url = schema_status(engine).url
     if before == after:
-        console.print(
-            f"The registry at {url} is up to date (schema revision {after})", soft_wrap=True
-        )
+        say(f"The registry at {url} is up to date (schema revision {after})")
     else:
-        console.print(
-            f"Upgraded the registry at {url}: schema revision {before or '(none)'} -> {after}",
-            soft_wrap=True,
-        )
+        say(f"Upgraded the registry at {url}: schema revision {before or '(none)'} -> {after}")
 
 
 def _show(found: SchemaStatus) -> None:

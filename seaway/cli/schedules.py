@@ -21,7 +21,7 @@ from seaway.batch.scheduler import (
     last_job,
     next_run,
 )
-from seaway.cli.output import console, err_console, fmt, log_lines, print_json, table
+from seaway.cli.output import fmt, log_lines, print_json, say, table
 from seaway.cli.state import state
 from seaway.types import JobStatus
 
@@ -135,13 +135,12 @@ def create(
     if as_json:
         print_json({**schedule.to_dict(), "next_run": _iso(upcoming)})
         return
-    err_console.print(
+    say(
         f"Created schedule {schedule.name}: {schedule.model_uri} on '{schedule.cron}' "
         f"({schedule.timezone}); "
         + (f"next run {fmt(upcoming)}" if upcoming else "disabled")
         + ". It runs where 'seaway scheduler' (or 'seaway serve --scheduler') runs.",
-        highlight=False,
-        soft_wrap=True,
+        err=True,
     )
 
 
@@ -149,7 +148,7 @@ def create(
 def list_schedules(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Schedules with their next run, last occurrence, and last job and its status."""
     now = datetime.now(UTC)
-    with state(ctx).registry() as registry:
+    with state(ctx).registry(read_only=True) as registry:
         rows = [(s, next_run(s, now), last_job(registry, s)) for s in registry.schedules.list()]
     if as_json:
         print_json(
@@ -165,7 +164,7 @@ def list_schedules(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         return
     if not rows:
-        console.print("No schedules yet. Create one with 'seaway batch schedule create'.")
+        say("No schedules yet. Create one with 'seaway batch schedule create'.")
         return
     table(
         "Batch schedules",
@@ -183,6 +182,7 @@ def list_schedules(ctx: typer.Context, as_json: JsonOption = False) -> None:
             ]
             for schedule, upcoming, job in rows
         ],
+        identifiers=("name", "model", "last job"),
     )
 
 
@@ -191,7 +191,7 @@ def delete(ctx: typer.Context, name: str) -> None:
     """Delete a schedule (its jobs and their outputs stay)."""
     with state(ctx).registry() as registry:
         schedule = registry.schedules.delete(name)
-    err_console.print(f"Deleted schedule {schedule.name}.", highlight=False)
+    say(f"Deleted schedule {schedule.name}.", err=True)
 
 
 def scheduler_command(
@@ -220,15 +220,11 @@ def scheduler_command(
 
 def _report(runs: list[ScheduledRun]) -> None:
     if not runs:
-        err_console.print("Nothing was due.", highlight=False)
+        say("Nothing was due.", err=True)
     for run in runs:
         what = f"job {run.job_id} {run.status.value}" if run.job_id and run.status else "no job"
         error = f": {run.error}" if run.error else ""
-        err_console.print(
-            f"{run.schedule} ({run.occurrence.isoformat()}): {what}{error}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        say(f"{run.schedule} ({run.occurrence.isoformat()}): {what}{error}", err=True)
     if any(run.status is not JobStatus.SUCCEEDED for run in runs):
         raise typer.Exit(1)
 

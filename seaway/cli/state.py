@@ -7,8 +7,11 @@ from pathlib import Path
 
 import typer
 
-from seaway.config import Settings
+from seaway.config import Settings, missing_sqlite_file
 from seaway.registry import Registry
+
+#: An empty registry that lives in memory only, for reads of a registry that does not exist yet.
+NO_REGISTRY_URL = "sqlite://"
 
 
 @dataclass
@@ -26,8 +29,15 @@ class CliState:
             config_file=self.config,
         )
 
-    def registry(self) -> Registry:
-        return Registry.from_settings(self.settings())
+    def registry(self, *, read_only: bool = False) -> Registry:
+        """The registry. ``read_only`` commands (list, show) must not create one by looking: where
+        the SQLite file does not exist yet they read an empty registry held in memory, so they
+        answer as for a new registry ("No models registered yet", "no model named ...") and leave
+        no ``.seaway/`` folder behind."""
+        settings = self.settings()
+        if read_only and missing_sqlite_file(settings.registry_url):
+            return Registry(NO_REGISTRY_URL, settings.artifact_root, cache_dir=settings.cache_dir)
+        return Registry.from_settings(settings)
 
 
 def state(ctx: typer.Context) -> CliState:

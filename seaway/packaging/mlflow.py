@@ -210,6 +210,10 @@ def _numpy_datatype(dtype: Any) -> Datatype | None:
 
 def _read_mlmodel(root: Path) -> dict[str, Any]:
     path = root / MLMODEL
+    if not root.exists():
+        raise MlflowImportError(
+            f"{root} does not exist; pass an MLflow model folder (the one holding an {MLMODEL} file)"
+        )
     if not path.is_file():
         nested = sorted(str(p.parent) for p in root.glob(f"*/{MLMODEL}")) if root.is_dir() else []
         hint = f" ({nested[0]} has one: pass that folder)" if nested else ""

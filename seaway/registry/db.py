@@ -60,6 +60,13 @@ def create_registry_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, pool_pre_ping=backend != "sqlite")
     except NoSuchModuleError as exc:
+        if parsed.drivername.split("+", 1)[0] in ("postgres", "pg", "psql", "pgsql"):
+            # Heroku-style and libpq-style URLs say "postgres"; SQLAlchemy only "postgresql"
+            fixed = safe_url(url).replace(parsed.drivername, "postgresql+psycopg", 1)
+            raise ConfigError(
+                f"registry URL {safe_url(url)}: SQLAlchemy does not know the scheme "
+                f"{parsed.drivername}://; write PostgreSQL URLs as {fixed}"
+            ) from exc
         raise ConfigError(
             f"registry URL {safe_url(url)}: unknown database dialect ({exc})"
         ) from exc
