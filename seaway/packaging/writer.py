@@ -81,7 +81,8 @@ def save_model(
         signature = saved.signature
         example = None
         if sample_input is not None:
-            signature = _signature_from_sample(flavor.wrap(model), sample_input, signature)
+            predictor = flavor.sample_predictor(model, staging / MODEL_DIR, saved)
+            signature = _signature_from_sample(predictor, sample_input, signature)
             example = example_to_json(sample_input, signature)
         profile = None
         if reference_data is not None:

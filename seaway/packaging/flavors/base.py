@@ -79,6 +79,14 @@ class Flavor(ABC):
     def wrap(self, model: Any) -> Predictor:
         """The live object as a Predictor, to run the sample input through before saving."""
 
+    def sample_predictor(self, model: Any, model_dir: Path, saved: SavedModel) -> Predictor:
+        """What ``save_model`` runs the sample input through, once ``save`` wrote ``model_dir``.
+
+        The live object by default; a flavor whose saved form is rebuilt differently when
+        served (python-function models restore themselves from artifacts) returns that instead.
+        """
+        return self.wrap(model)
+
     @abstractmethod
     def load(self, context: LoadContext) -> Predictor:
         """Load the files written by ``save``."""
