@@ -55,7 +55,8 @@ def table(
     *,
     identifiers: Collection[str] | None = None,
 ) -> None:
-    """A table; ``identifiers`` (default: the first column) name columns that are never wrapped."""
+    """A table; ``identifiers`` (default: the first column) name columns that are never wrapped:
+    on a terminal too narrow for them, the rows come as plain tab-separated lines instead."""
     keep_whole = set(columns[:1] if identifiers is None else identifiers)
     cells = [[fmt(value) for value in row] for row in rows]
     out = Table(title=escape(title) if title else None, title_justify="left", header_style="bold")
@@ -67,6 +68,11 @@ def table(
             out.add_column(escape(column), overflow="fold")
     for row in cells:
         out.add_row(*(escape(cell) for cell in row))  # values are data, not markup
+    if console.is_terminal and _measure(out).minimum > console.width:
+        # the identifiers alone are wider than the terminal: plain tab-separated rows instead
+        # (Rich would crop them), whole, for the terminal to wrap
+        say("\n".join(["\t".join(line) for line in [columns, *cells]]))
+        return
     _print_table(out)
 
 
@@ -87,7 +93,7 @@ def _print_table(out: Table) -> None:
         return
     # a pipe or file: the table's natural width, whatever COLUMNS says (Rich would use 80), and
     # no padding at the ends of lines (for grep, diff and cut)
-    width = Measurement.get(console, console.options.update_width(_UNBOUNDED), out).maximum
+    width = _measure(out).maximum
     wide = Console(width=max(width, 1), highlight=False, color_system=None)
     with wide.capture() as captured:
         wide.print(out)
@@ -119,3 +125,8 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
             raise typer.BadParameter(f"{what} {pair!r} must look like KEY=VALUE")
         parsed[key] = value
     return parsed
+
+
+def _measure(out: Table) -> Measurement:
+    """The table's narrowest and natural widths, whatever the console's width."""
+    return Measurement.get(console, console.options.update_width(_UNBOUNDED), out)

@@ -120,7 +120,7 @@ def test_register_an_onnx_file(tmp_path: Path, seaway_home: Path, tabular) -> No
         (["models", "show", "nope"], "no model named 'nope'"),
         (["models", "show", "fraud/0"], "positive integer"),
         (["models", "alias", "nope", "production", "1"], "no model named 'nope'"),
-        (["models", "delete", "fraud"], "name the version to delete"),
+        (["models", "delete", "fraud@production"], "not an alias"),
         (["models", "register", "/does/not/exist", "--name", "x"], "does not exist"),
         (["models", "register", "README.md", "--name", "x"], "an .onnx file"),
         (["models", "register", ".", "--name", "x", "--metric", "auc=high"], "must be a number"),
@@ -129,6 +129,11 @@ def test_register_an_onnx_file(tmp_path: Path, seaway_home: Path, tabular) -> No
             "cannot use the registry database",
         ),
         (["--registry-url", "nonsense", "models", "list"], "not a database URL"),
+        (
+            ["--registry-url", "postgres://u@127.0.0.1:1/db", "models", "list"],
+            "write PostgreSQL URLs as postgresql+psycopg://u@127.0.0.1:1/db",
+        ),
+        (["models", "import-mlflow", "/does/not/exist", "--name", "x"], "does not exist"),
     ],
 )
 def test_bad_input_gets_one_clear_line_not_a_traceback(
@@ -161,3 +166,29 @@ def test_the_demo_runs(tmp_path: Path) -> None:
     assert "Registered models:/demo-fraud/1" in done.stdout
     assert "fraud:" in done.stdout and "probability:" in done.stdout
     assert "rows, columns ['id', 'predict', 'predict_proba_0', 'predict_proba_1'" in done.stdout
+
+
+def test_import_mlflow_records_the_folder_as_its_origin_not_training_data(
+    tmp_path: Path, seaway_home: Path, tabular
+) -> None:
+    import pickle
+
+    import yaml
+
+    frame, target = tabular
+    src = tmp_path / "mlflow-model"
+    src.mkdir()
+    (src / "model.pkl").write_bytes(pickle.dumps(LogisticRegression().fit(frame, target)))
+    flavors = {
+        "python_function": {"loader_module": "mlflow.sklearn", "model_path": "model.pkl"},
+        "sklearn": {"pickled_model": "model.pkl", "serialization_format": "pickle"},
+    }
+    (src / "MLmodel").write_text(yaml.safe_dump({"flavors": flavors}))
+
+    out = seaway_cli("models", "import-mlflow", str(src), "--name", "imported", "--json",
+                     home=seaway_home)  # fmt: skip
+    lineage = json.loads(out.stdout)["lineage"]
+    assert "training_data" not in lineage
+    assert lineage["imported_from"] == str(src)
+    shown = seaway_cli("models", "show", "imported/1", home=seaway_home).stdout
+    assert "imported from" in shown and "training data" in shown
