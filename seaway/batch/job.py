@@ -234,14 +234,19 @@ def _execute(
     total_rows = _total_rows(files)
     last_beat = 0.0
 
-    def on_chunk(file_index: int, chunk: int, stats: ChunkStats) -> None:
+    def on_idle() -> None:
+        """Also called while no chunk finishes: a slow chunk is no stopped job, and the
+        scheduler's progress reporter raises from ``update`` to cancel the job."""
         nonlocal last_beat
-        totals.add(file_index, stats)
         progress.update(totals.rows_in, totals.rows_in / total_rows if total_rows else None)
         now = time.monotonic()
         if now - last_beat >= 2.0:
             last_beat = now
             registry.jobs.progress(job.job_id, **totals.as_dict())
+
+    def on_chunk(file_index: int, chunk: int, stats: ChunkStats) -> None:
+        totals.add(file_index, stats)
+        on_idle()
 
     try:
         chunks = _chunks(spec, files, options.chunk_rows, done)
@@ -251,7 +256,7 @@ def _execute(
             # no --workers: as many actors as the cluster has CPUs
             run_ray(chunks, spec, options.workers, on_chunk, address=options.ray_address)
         else:
-            run_local(chunks, spec, options.workers or usable_cores(), on_chunk)
+            run_local(chunks, spec, options.workers or usable_cores(), on_chunk, on_idle)
     except BaseException as exc:
         progress.close()
         totals = _recount(folder, totals)

@@ -24,8 +24,14 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +104,8 @@ FORK_SAFE_FLAVORS = frozenset({"sklearn", "xgboost", "lightgbm"})
 #: after a stop or a failure, how long to wait for one of the chunks being scored to finish
 #: before killing the workers (read at each stop)
 STOP_GRACE_S = 5.0
+#: how often the driver calls ``on_idle`` while it waits for chunks
+IDLE_S = 1.0
 
 
 def usable_cores() -> int:
@@ -221,15 +229,19 @@ def run_local(
     spec: WorkerSpec,
     workers: int,
     on_chunk: Callable[[int, int, ChunkStats], None],
+    on_idle: Callable[[], None] | None = None,
 ) -> None:
-    """Score every chunk with ``workers`` processes; ``on_chunk`` hears of each commit."""
+    """Score every chunk with ``workers`` processes; ``on_chunk`` hears of each commit, and
+    ``on_idle`` is called every ``IDLE_S`` seconds while no chunk finishes (a heartbeat; what it
+    raises, such as the scheduler's cancellation, stops the job as Ctrl-C does: a job whose
+    worker is stuck still hears it)."""
     pool = _start_pool(spec, workers)
     pending: dict[Future[ChunkResult], tuple[int, int]] = {}  # -> (file, chunk)
     handoff = HandoffFolder()
     try:
         for chunk in chunks:
             while len(pending) >= 2 * workers:
-                _collect(pending, on_chunk)
+                _collect(pending, on_chunk, on_idle)
             shared = SharedChunk(
                 chunk.file_index,
                 chunk.file_url,
@@ -240,7 +252,7 @@ def run_local(
             pending[pool.submit(_work, shared)] = (chunk.file_index, chunk.index)
             del chunk  # the handoff file holds it now
         while pending:
-            _collect(pending, on_chunk)
+            _collect(pending, on_chunk, on_idle)
     except BaseException:
         _stop(pool, pending)
         raise
@@ -333,19 +345,38 @@ def _forkable(spec: WorkerSpec) -> bool:
     )
 
 
+def _wait(
+    futures: Iterable[Future[ChunkResult]],
+    on_idle: Callable[[], None] | None,
+    *,
+    every: bool = False,
+) -> set[Future[ChunkResult]]:
+    """The first futures done (every one, with ``every``), calling ``on_idle`` meanwhile."""
+    futures = list(futures)
+    while True:
+        done, waiting = wait(
+            futures, timeout=IDLE_S, return_when=ALL_COMPLETED if every else FIRST_COMPLETED
+        )
+        if (not waiting) if every else done:
+            return done
+        if on_idle is not None:
+            on_idle()
+
+
 def _collect(
     pending: dict[Future[ChunkResult], tuple[int, int]],
     on_chunk: Callable[[int, int, ChunkStats], None],
+    on_idle: Callable[[], None] | None = None,
 ) -> None:
     """Hand on what is done. After a failure, wait for the chunks being scored (they commit
     anyway: their counts belong in the job record) and raise the earliest chunk's error, so
     ``--on-error fail`` names the first rejected row in input order, whichever worker was
     quicker."""
-    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    done = _wait(pending, on_idle)
     if any(future.exception() is not None for future in done):
         for future in pending:
             future.cancel()  # not started: never scored
-        done, _ = wait(pending)
+        done = _wait(pending, on_idle, every=True)
     failed = sorted(
         (f for f in done if not f.cancelled() and f.exception() is not None),
         key=pending.__getitem__,

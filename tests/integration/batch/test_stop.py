@@ -1,5 +1,5 @@
-"""A job whose worker is stuck in its model still answers SIGTERM and Ctrl-C: it stops, records
-itself as interrupted, and exits non-zero, leaving no worker behind."""
+"""A job whose worker is stuck in its model still answers SIGTERM, Ctrl-C and the scheduler: it
+stops, records itself as interrupted (the command exits non-zero), and leaves no worker behind."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import batchmodels
 import pytest
 
 import seaway
+from seaway.batch.schedule import Cron
+from seaway.batch.scheduler import Scheduler, create_schedule
 from seaway.types import JobStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -66,3 +68,39 @@ def test_a_driver_whose_worker_is_stuck_stops_on_a_signal(
     assert stopped.status is JobStatus.INTERRUPTED
     assert f"--resume {job_id}" in (stopped.error or "")
     assert not _running(worker)  # killed, not left behind
+
+
+def test_the_scheduler_interrupts_a_job_whose_worker_is_stuck(
+    registry: seaway.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It cancels a job through its progress reporter, which heard of chunks only: a job whose
+    worker never finished one never heard the cancellation, and ``close`` waited for ever."""
+    batchmodels.register(batchmodels.Stuck(), "stuck", registry)
+    stuck = tmp_path / "stuck-pid"
+    monkeypatch.setenv("SEAWAY_TEST_STUCK", str(stuck))
+    create_schedule(
+        registry,
+        "nightly",
+        cron="0 2 * * *",
+        model="models:/stuck/1",
+        input=str(tmp_path / "in.parquet"),
+        output=str(tmp_path / "preds" / "{date}"),
+        options={"workers": 1, "trusted": True},
+    )
+    schedule = registry.schedules.get("nightly")
+    assert schedule.created_at is not None
+    occurrence = Cron(schedule.cron, schedule.timezone).next(schedule.created_at)
+    batchmodels.frame(50).to_parquet(tmp_path / "in.parquet", index=False)
+    scheduler = Scheduler(registry, "s", poll_seconds=3600, clock=lambda: occurrence)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not stuck.exists():
+            assert time.monotonic() < deadline, "the model was never called"
+            time.sleep(0.05)
+        worker = int(stuck.read_text())
+    finally:
+        scheduler.close()
+    (job,) = registry.jobs.list()
+    assert job.status is JobStatus.INTERRUPTED
+    assert not _running(worker)
