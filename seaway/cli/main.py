@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors: typer ships its own click
         if isinstance(getattr(exc, "message", None), str):
             # typer validates with pydantic, whose messages start "Value error, "
-            exc.message = exc.message.replace("Value error, ", "")  # type: ignore[attr-defined]
+            exc.message = exc.message.replace("Value error, ", "")
         exc.show()  # type: ignore[attr-defined]
         return int(getattr(exc, "exit_code", 2))
     except SeawayError as exc:

@@ -121,6 +121,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except ImportError as exc:
         raise MissingDependencyError("pyarrow", "batch", f"Reading {path.name}") from exc
     try:
-        return pq.read_table(path).to_pandas()
+        frame: pd.DataFrame = pq.read_table(path).to_pandas()
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidInputError(f"{path} is not a readable Parquet file: {exc}") from exc
+    return frame

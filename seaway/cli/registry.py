@@ -17,7 +17,8 @@ from seaway.cli.output import fields, print_json, say
 from seaway.cli.state import state
 from seaway.config import missing_sqlite_file
 from seaway.registry.db import create_registry_engine, safe_url
-from seaway.registry.schema import HEAD, SchemaState, SchemaStatus, schema_status, upgrade
+from seaway.registry.migrations import HEAD
+from seaway.registry.schema import SchemaState, SchemaStatus, schema_status, upgrade
 
 app = typer.Typer(help="The registry database: schema status and upgrades.", no_args_is_help=True)
 
