@@ -70,8 +70,13 @@ def run(
         registry.close()  # no pooled database connection may be shared by the forked workers
     _drop_zygote()
 
+    others = config.model_copy(update={"scheduler": False})  # background work: worker 0 only
+
     def worker(link: WorkerLink) -> None:  # pragma: no cover - in the forked worker
-        _run_loop(config, registry, background if link.index == 0 else (), link)
+        if link.index == 0:
+            _run_loop(config, registry, background, link)
+        else:
+            _run_loop(others, registry, (), link)
 
     supervise(count, config.host, (config.port, config.grpc_port if config.grpc else None), worker)
 

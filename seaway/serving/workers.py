@@ -202,6 +202,13 @@ def supervise(
         state.workers[index] = _Worker(index, pid, ours)
         log.info("worker %d started (pid %d)", index, pid)
 
+    log.info(
+        "starting %d workers on %s: HTTP port %d%s",
+        count,
+        host,
+        http_port,
+        f", gRPC port {grpc_port}" if ports[1] is not None else "",
+    )
     try:
         for index in range(count):
             start(index)
@@ -323,7 +330,8 @@ def _reap(state: _State, folder: Path) -> None:
 def _gone(state: _State, worker: _Worker, code: int) -> None:
     what = f"worker {worker.index} (pid {worker.pid}) exited with code {code}"
     if state.signals or state.fatal is not None:
-        if code != 0 and state.fatal is None:
+        # a worker still starting may take the forwarded SIGTERM before it handles signals
+        if code not in (0, -signal.SIGTERM) and state.fatal is None:
             state.unclean.append(what)
         return
     if not state.started:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import tritonclient.grpc as triton_grpc
-from servers import Server
+from servers import Server, free_port
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -132,7 +135,10 @@ def test_two_workers_share_the_ports_count_together_and_drain_on_sigterm(
 
 def test_a_killed_worker_is_replaced_and_the_counts_go_on(serve: Callable[..., Server]) -> None:
     _register()
-    server = serve("models:/lr/1", "--workers", "2", "--access-log", log_format="json")
+    # --scheduler: the batch scheduler runs in worker 0 only, and the others start without it
+    server = serve(
+        "models:/lr/1", "--workers", "2", "--scheduler", "--access-log", log_format="json"
+    )
     _rest(server, 10)
     _wait_for(lambda: _requests_counted(server).get("rest") == 10.0, "metrics before the kill")
     before = _workers(server)
@@ -175,6 +181,28 @@ def test_a_model_that_cannot_load_fails_the_start_once_with_the_reason(
     assert "Error:" in output  # the CLI's one line, as with one process
     # no restart loop: each worker was started once
     assert output.count("worker 0 started") == 1 and output.count("worker 1 started") == 1
+
+
+def test_a_port_in_use_is_refused_not_shared(seaway_home: Path, tmp_path: Path) -> None:
+    """SO_REUSEPORT would let two servers split one port's connections: the supervisor checks."""
+    folder = tmp_path / "lr"
+    x = np.random.default_rng(1).normal(size=(20, 4))
+    seaway.save_model(LogisticRegression().fit(x, x[:, 0] > 0), folder, sample_input=x)
+    with socket.socket() as taken:  # as another `seaway serve --workers` would hold it
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "seaway", "serve", str(folder), "--workers", "2"]
+        done = subprocess.run(
+            [*command, "--port", str(port), "--grpc-port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} (--port)" in done.stderr
+    assert "worker 0 started" not in done.stderr
 
 
 def _negate(x):  # type: ignore[no-untyped-def]
