@@ -120,7 +120,11 @@ def _show_version(v: ModelVersion) -> None:
                 (git.get("commit", "")[:12] + (" (dirty)" if git.get("dirty") else "")) or None,
             ),
             ("training data", v.lineage.get("training_data")),
-            ("imported from", v.lineage.get("imported_from")),
+            *(
+                [("imported from", v.lineage["imported_from"])]
+                if "imported_from" in v.lineage
+                else []
+            ),
             ("requirements", v.manifest.requirements or _NO_REQUIREMENTS),
             ("needs trust", v.manifest.needs_trust),
             ("reference profile", "yes" if v.manifest.reference_profile else "no"),

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
@@ -92,7 +93,9 @@ def _print_table(out: Table) -> None:
         console.print(out)
         return
     # a pipe or file: the table's natural width, whatever COLUMNS says (Rich would use 80), and
-    # no padding at the ends of lines (for grep, diff and cut)
+    # no padding at the ends of lines (for grep, diff and cut); the title is never folded either
+    if isinstance(out.title, str):
+        out.min_width = max(out.min_width or 0, cell_len(out.title))
     width = _measure(out).maximum
     wide = Console(width=max(width, 1), highlight=False, color_system=None)
     with wide.capture() as captured:

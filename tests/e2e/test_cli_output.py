@@ -101,6 +101,8 @@ def test_tables_in_a_pipe_keep_identifiers_on_one_line(seaway_home: Path, long_r
 
     shown = run_cli("models", "show", f"{LONG_NAME}/1", home=seaway_home)
     assert any(f"models:/{LONG_NAME}/1" in line for line in shown.stdout.splitlines())
+    model = run_cli("models", "show", LONG_NAME, home=seaway_home)
+    assert model.stdout.splitlines()[0] == f"Model {LONG_NAME}", model.stdout  # a title too
 
 
 def test_identifier_columns_never_wrap_on_a_narrow_terminal(
