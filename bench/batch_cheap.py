@@ -8,14 +8,17 @@ around it (start-up, reading, hand-off, checks, writing) is what is measured. Si
 turn, ``--repeat`` times:
 
 - the plain loop: a child process pinned to one core, with one native thread, that for each file
-  runs ``pd.read_parquet``, ``model.predict`` and ``DataFrame.to_parquet`` (the model unpickled
-  and pandas imported before its clock starts: its loop only);
+  runs ``pd.read_parquet``, ``model.predict`` and ``DataFrame.to_parquet``, timed two ways: as a
+  whole process, from its start to its exit (interpreter, imports and unpickling included: what
+  a user waits for), and by its own clock around the loop only (``loop``);
 - Seaway: ``python -m seaway batch run models:/lr/1 --input DIR --output OUT --workers 2`` on
-  two cores, timed by the wall clock from the command's start (start-up included).
+  two cores, timed by the wall clock from the command's start to its exit (start-up included).
 
 The target (issue 9): with two cores Seaway at least matches the plain loop on one, a ratio
-(Seaway's seconds over the loop's) of at most 1.0. Best run of each side, and the ratio of the
-best runs, are printed; other work on a shared machine makes single runs noisy.
+(Seaway's seconds over the loop's) of at most 1.0, judged on whole processes (like for like:
+both clocks run from the command's start to its exit). The ratio against the loop alone is
+printed beside it. Best run of each side, and the ratios of the best runs, are printed; other
+work on a shared machine makes single runs noisy.
 """
 
 from __future__ import annotations
@@ -84,16 +87,19 @@ def prepare(tmp: Path, rows: int, files: int) -> Path:
     return data
 
 
-def plain(tmp: Path, data: Path, run: int) -> tuple[float, int]:
+def plain(tmp: Path, data: Path, run: int) -> tuple[float, float, int]:
+    """(whole process seconds, loop-only seconds, rows)."""
     out = tmp / f"plain-{run}"
+    began = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", PLAIN, str(tmp / "lr.pkl"), str(data), str(out)],
         capture_output=True,
         text=True,
         check=True,
     )
+    whole = time.perf_counter() - began
     seconds, rows = done.stdout.split()
-    return float(seconds), int(rows)
+    return whole, float(seconds), int(rows)
 
 
 def seaway_run(tmp: Path, data: Path, run: int, workers: int) -> tuple[float, int]:
@@ -123,34 +129,48 @@ def main(argv: list[str]) -> int:
         f"machine: {info['cpu']}, {info['usable_cores']} usable cores, load average "
         f"{info['load_avg']} (shared machine: compare the two sides of one run, not runs)"
     )
-    results: dict[str, list[float]] = {"plain": [], "seaway": []}
+    results: dict[str, list[float]] = {"plain": [], "plain_loop": [], "seaway": []}
     with tempfile.TemporaryDirectory(prefix="seaway-bench-cheap-") as name:
         tmp = Path(name)
         os.environ["SEAWAY_HOME"] = str(tmp / "home")
         data = prepare(tmp, rows, args.files)
         print(f"data: {rows:,} rows x {len(FEATURES)} float64 in {args.files} Parquet files")
         for run in range(args.repeat):
-            seconds, count = plain(tmp, data, run)
+            whole, loop, count = plain(tmp, data, run)
             assert count == rows, f"the plain loop scored {count} rows of {rows}"
-            results["plain"].append(seconds)
-            print(f"  run {run}: plain loop, one core   {seconds:6.2f} s", flush=True)
+            results["plain"].append(whole)
+            results["plain_loop"].append(loop)
+            print(
+                f"  run {run}: plain loop, one core   {whole:6.2f} s whole process "
+                f"({loop:.2f} s in its loop)",
+                flush=True,
+            )
             seconds, count = seaway_run(tmp, data, run, args.workers)
             assert count == rows, f"Seaway scored {count} rows of {rows}"
             results["seaway"].append(seconds)
             print(
-                f"  run {run}: seaway, {args.workers} workers     {seconds:6.2f} s "
-                f"({seconds / results['plain'][-1]:.2f}x the loop beside it)",
+                f"  run {run}: seaway, {args.workers} workers     {seconds:6.2f} s whole process "
+                f"({seconds / whole:.2f}x the process beside it, {seconds / loop:.2f}x its loop)",
                 flush=True,
             )
-    ratio = min(results["seaway"]) / min(results["plain"])
+    best = min(results["seaway"])
+    ratio = best / min(results["plain"])
+    loop_ratio = best / min(results["plain_loop"])
     passed = ratio <= 1.0
     print(
-        f"best: plain loop {min(results['plain']):.2f} s, seaway {min(results['seaway']):.2f} s: "
-        f"ratio {ratio:.2f} (target <= 1.00 with {args.workers} workers) "
+        f"best: plain loop {min(results['plain']):.2f} s whole process "
+        f"({min(results['plain_loop']):.2f} s in its loop), seaway {best:.2f} s whole process"
+    )
+    print(f"  ratio to the loop alone: {loop_ratio:.2f}")
+    print(
+        f"  ratio, whole processes: {ratio:.2f} (target <= 1.00 with {args.workers} workers) "
         f"{'PASS' if passed else 'FAIL'}"
     )
+    info["load_avg_after"] = tuple(round(x, 2) for x in os.getloadavg())
+    print(f"load average after the runs: {info['load_avg_after']}")
     if args.json:
         doc: dict[str, Any] = {"machine": info, "rows": rows, "files": args.files}
-        doc.update(workers=args.workers, seconds=results, ratio=ratio, passed=passed)
+        doc.update(workers=args.workers, seconds=results, ratio=ratio, loop_ratio=loop_ratio)
+        doc.update(passed=passed)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0 if passed else 1
