@@ -10,7 +10,9 @@ classes to HTTP and gRPC codes with two small tables.
     ├── MissingDependencyError       an optional extra is not installed (names the extra)
     ├── InvalidInputError            inputs do not match a model's signature
     │   ├── UnsupportedMediaTypeError a request body's Content-Type is not one we read (HTTP 415)
-    │   └── BodyTooLargeError        a request body over the server's limit (HTTP 413)
+    │   ├── BodyTooLargeError        a request body over the server's limit (HTTP 413)
+    │   ├── BatchInputError          a batch input cannot be read as asked (missing, wrong columns)
+    │   └── RowRejectedError         batch ``--on-error fail``: the first rejected row stops the job
     ├── UnsupportedOperationError    the model cannot do this (predict_proba on a regressor)
     ├── PackagingError
     │   ├── UnsupportedModelError    no flavor knows this object
@@ -29,15 +31,37 @@ classes to HTTP and gRPC codes with two small tables.
     ├── AuthError
     │   ├── AuthenticationError      no API key, or one that is unknown or revoked (HTTP 401)
     │   └── PermissionDeniedError    a valid key without the scope this call needs (HTTP 403)
-    └── ServingError
-        ├── ServerBusyError          a bounded queue is full: retry later (HTTP 429)
-        │   └── RateLimitedError     an API key's request rate is over its limit (HTTP 429)
-        ├── ModelUnavailableError    no healthy replica can serve the model now (HTTP 503)
-        │   └── ModelOutOfMemoryError the model ran out of memory; its replica is recycled (503)
-        ├── InferenceTimeoutError    the request did not finish within its deadline (HTTP 504)
-        │   └── CallTimeoutError     one model call ran past the call timeout: hung or too slow
-        └── PredictionError          the model raised on this input (HTTP 400, as Triton does)
-            └── ModelCrashedError    the model crashed its replica on this input alone (400)
+    ├── ServingError
+    │   ├── ServerBusyError          a bounded queue is full: retry later (HTTP 429)
+    │   │   └── RateLimitedError     an API key's request rate is over its limit (HTTP 429)
+    │   ├── ModelUnavailableError    no healthy replica can serve the model now (HTTP 503)
+    │   │   ├── ModelOutOfMemoryError the model ran out of memory; its replica is recycled (503)
+    │   │   ├── BatcherClosedError   a retired version's batcher: its successor takes the request
+    │   │   └── ReplicaDiedError     a replica went away holding a call, not by the call's fault
+    │   │       └── ReplicaCrashedError it exited by itself while predicting (the pool answers
+    │   │                            the caller with ModelCrashedError)
+    │   ├── InferenceTimeoutError    the request did not finish within its deadline (HTTP 504)
+    │   │   ├── CallTimeoutError     one model call ran past the call timeout: hung or too slow
+    │   │   └── ReplicaTimeoutError  a replica still holds a call past its timeout (the pool
+    │   │                            answers the caller with CallTimeoutError)
+    │   └── PredictionError          the model raised on this input (HTTP 400, as Triton does)
+    │       └── ModelCrashedError    the model crashed its replica on this input alone (400)
+    └── BatchWorkerError             a batch worker process died (killed, out of memory, a crash)
+
+Cancellation is not an error, and stays outside ``SeawayError`` on purpose: it must unwind
+through every ``except Exception`` exactly as Ctrl-C does.
+
+    KeyboardInterrupt                (Python's)
+    └── JobCancelledError            the scheduler stops a running batch job: recorded as
+                                     ``interrupted`` (resumable), as Ctrl-C is, not ``failed``
+
+Warnings, for what works but probably not as the user meant:
+
+    UserWarning                      (Python's)
+    └── SeawayWarning                tests turn it into an error (pyproject's filterwarnings)
+
+The replica and batcher errors above are the runtime's own signals between its layers; the
+server maps each by its base class, so none needs an entry of its own in the status tables.
 """
 
 from __future__ import annotations
@@ -198,6 +222,31 @@ class CallTimeoutError(InferenceTimeoutError):
     """A model call outlived ``call_timeout``: its replica was killed as hung and restarted."""
 
 
+class BatcherClosedError(ModelUnavailableError):
+    """The batcher was closed before the request was queued: a newer version may take it."""
+
+
+class ReplicaDiedError(ModelUnavailableError):
+    """The replica process went away while holding a call, not by the call's fault (killed from
+    outside, stopped, or gone before the call reached it): the caller may retry elsewhere."""
+
+
+class ReplicaCrashedError(ReplicaDiedError):
+    """The replica process exited on its own while predicting: the call's inputs likely made it
+    crash, and would crash any other replica too."""
+
+    def __init__(self, message: str, exit_code: int | None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None]]:
+        return (type(self), (str(self), self.exit_code))
+
+
+class ReplicaTimeoutError(InferenceTimeoutError):
+    """No answer within the call's timeout; the replica is still busy (or hung) with it."""
+
+
 class PredictionError(ServingError):
     pass
 
@@ -208,6 +257,24 @@ class ModelCrashedError(PredictionError):
     A 400, as other model failures on an input: the same input would crash the next replica
     too, so it is never retried (a client should not retry it either).
     """
+
+
+class BatchInputError(InvalidInputError):
+    """An input that cannot be read as asked (missing, empty, unreadable, wrong columns)."""
+
+
+class RowRejectedError(InvalidInputError):
+    """``--on-error fail``: the first rejected row stops the job."""
+
+
+class BatchWorkerError(SeawayError):
+    """A worker process died (killed, out of memory, a crashing model)."""
+
+
+class JobCancelledError(KeyboardInterrupt):
+    """Raised inside a running job when the scheduler is told to stop it: ``run_job`` records a
+    ``KeyboardInterrupt`` as ``interrupted`` (resumable) rather than ``failed``. Not a
+    ``SeawayError``: cancellation must pass every ``except Exception`` on its way out."""
 
 
 # -- keeping messages short ---------------------------------------------------------------------

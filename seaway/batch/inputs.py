@@ -18,17 +18,13 @@ from typing import Any
 
 import fsspec
 
-from seaway.errors import InvalidInputError
+from seaway.errors import BatchInputError
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "parquet": (".parquet", ".pq"),
     "csv": (".csv",),
     "jsonl": (".jsonl", ".ndjson", ".json"),
 }
-
-
-class BatchInputError(InvalidInputError):
-    """An input that cannot be read as asked (missing, empty, unreadable, wrong columns)."""
 
 
 @dataclass(frozen=True)

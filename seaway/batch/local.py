@@ -38,12 +38,8 @@ from typing import Any
 
 from seaway.batch.handoff import Handoff, HandoffFolder
 from seaway.batch.output import ChunkStats, OutputFolder
-from seaway.batch.scoring import RowRejectedError, Scorer, score
-from seaway.errors import SeawayError
-
-
-class BatchWorkerError(SeawayError):
-    """A worker process died (killed, out of memory, a crashing model)."""
+from seaway.batch.scoring import Scorer, score
+from seaway.errors import BatchWorkerError, RowRejectedError
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from seaway.batch.job import BatchOptions, run_job
 from seaway.batch.output import OutputFolder
 from seaway.batch.progress import LogLines, Progress
 from seaway.batch.schedule import Cron, due, new_schedule, options_for
-from seaway.errors import ArtifactStoreError, InvalidInputError, NotFoundError
+from seaway.errors import ArtifactStoreError, InvalidInputError, JobCancelledError, NotFoundError
 from seaway.registry import Registry
 from seaway.registry.jobs import BatchJob, Schedule
 from seaway.types import JobStatus
@@ -49,11 +49,6 @@ __all__ = [
     "last_job",
     "next_run",
 ]
-
-
-class JobCancelledError(KeyboardInterrupt):
-    """Raised inside a running job when the scheduler is told to stop it: ``run_job`` records a
-    ``KeyboardInterrupt`` as ``interrupted`` (resumable) rather than ``failed``."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,6 @@ _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
 
 
-class RowRejectedError(InvalidInputError):
-    """``--on-error fail``: the first rejected row stops the job."""
-
-
 @dataclass(frozen=True)
 class Scorer:
     """What every chunk of a job shares: the model and how its columns map to inputs."""

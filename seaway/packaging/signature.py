@@ -28,6 +28,8 @@ from seaway.types import Datatype
 InputFormat = Literal["tensor", "tensors", "dataframe"]
 DEFAULT_INPUT_NAME = "input"
 DEFAULT_OUTPUT_NAME = "predict"
+#: A classifier's second output: what ``predict_proba`` gives (a second model call).
+PROBA_OUTPUT_NAME = "predict_proba"
 EXAMPLE_ROWS = 5
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from seaway.errors import (
+    BatcherClosedError,
     CallTimeoutError,
     InferenceTimeoutError,
     ModelCrashedError,
@@ -61,10 +62,6 @@ _REPLICA_ERRORS = (ServerBusyError, ModelUnavailableError, InferenceTimeoutError
 #: Checked before ``_REPLICA_ERRORS``, which holds two of them by inheritance.
 _BATCH_FAULTS = (ModelCrashedError, CallTimeoutError, ModelOutOfMemoryError)
 _UNKNOWN: Any = object()  # a merge key not computed yet
-
-
-class BatcherClosedError(ModelUnavailableError):
-    """The batcher was closed before the request was queued: a newer version may take it."""
 
 
 class _Request:

@@ -41,37 +41,21 @@ from seaway.errors import (
     InvalidInputError,
     ModelLoadError,
     ModelOutOfMemoryError,
-    ModelUnavailableError,
     PredictionError,
+    ReplicaCrashedError,
+    ReplicaDiedError,
+    ReplicaTimeoutError,
     SeawayError,
 )
-from seaway.packaging.signature import split_outputs
+from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, PROBA_OUTPUT_NAME, split_outputs
 from seaway.runtime import spawner
 from seaway.runtime.channel import Channel
 from seaway.runtime.deadlines import Deadlines
 
-PREDICT = "predict"
-PREDICT_PROBA = "predict_proba"
+PREDICT = DEFAULT_OUTPUT_NAME
+PREDICT_PROBA = PROBA_OUTPUT_NAME
 _PREDICT_ONLY = (PREDICT,)
 _CTX = multiprocessing.get_context("spawn")
-
-
-class ReplicaDiedError(ModelUnavailableError):
-    """The replica process went away while holding a call, not by the call's fault (killed from
-    outside, stopped, or gone before the call reached it): the caller may retry elsewhere."""
-
-
-class ReplicaCrashedError(ReplicaDiedError):
-    """The replica process exited on its own while predicting: the call's inputs likely made it
-    crash, and would crash any other replica too."""
-
-    def __init__(self, message: str, exit_code: int | None) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class ReplicaTimeoutError(Exception):
-    """No answer within the call's timeout; the replica is still busy (or hung) with it."""
 
 
 @dataclass(frozen=True)

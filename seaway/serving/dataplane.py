@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from seaway.errors import ModelUnavailableError, NotFoundError, listed, quoted
+from seaway.errors import BatcherClosedError, ModelUnavailableError, NotFoundError, listed, quoted
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
-from seaway.runtime.batcher import BatcherClosedError
 from seaway.serving.model import ServedModel, output_tensors
 
 

@@ -16,11 +16,16 @@ import pandas as pd
 
 from seaway.errors import InvalidInputError, ModelUnavailableError, listed, quoted
 from seaway.packaging.manifest import Manifest
-from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, Signature, coerce_array
+from seaway.packaging.signature import (
+    DEFAULT_OUTPUT_NAME,
+    PROBA_OUTPUT_NAME,
+    Signature,
+    coerce_array,
+)
 from seaway.protocol.types import ModelMetadata, Tensor, TensorMetadata
 from seaway.runtime.batcher import AdaptiveBatcher
 from seaway.runtime.pool import PoolState, ReplicaPool
-from seaway.runtime.replica import PREDICT_PROBA, ReplicaSpec
+from seaway.runtime.replica import ReplicaSpec
 from seaway.types import Datatype
 
 #: Open Inference Protocol platform names by flavor (informational, as in Triton/KServe).
@@ -95,7 +100,7 @@ class ServedModel:
             if signature is not None and signature.outputs
             else [DEFAULT_OUTPUT_NAME]
         )
-        self._default_outputs = [n for n in self._output_names if n != PREDICT_PROBA] or list(
+        self._default_outputs = [n for n in self._output_names if n != PROBA_OUTPUT_NAME] or list(
             self._output_names
         )
         self._batchers: dict[tuple[str, ...], AdaptiveBatcher] = {}
@@ -280,7 +285,7 @@ class ServedModel:
 
     @property
     def supports_proba(self) -> bool:
-        return PREDICT_PROBA in self.output_names
+        return PROBA_OUTPUT_NAME in self.output_names
 
 
 def output_tensors(outputs: Mapping[str, np.ndarray[Any, Any]]) -> tuple[Tensor, ...]:

@@ -27,7 +27,6 @@ from starlette.routing import Route
 from seaway._version import __version__
 from seaway.errors import InvalidInputError, SeawayError
 from seaway.protocol import mlflow_scoring, rest
-from seaway.runtime.replica import PREDICT_PROBA
 from seaway.serving import logs
 from seaway.serving.auth import Authenticator, Scope
 from seaway.serving.controller import Controller
@@ -151,7 +150,7 @@ def create_app(
         signature = model.signature
         types = {s.name: s.datatype for s in signature.inputs} if signature else None
         scoring = mlflow_scoring.decode_invocations(await body_of(request), kind, types)
-        wanted = [n for n in model.output_names if n != PREDICT_PROBA]
+        wanted = model.requested_outputs(())  # what predict gives, as V2 infer does
         served, outputs = await plane.predict_native(model.name, None, scoring.data, wanted)
         request.scope["seaway.labels"] = (served.name, served.version)
         # MLflow's body has no room for it: the version that answered goes in a header

@@ -17,8 +17,7 @@ from sklearn.linear_model import LogisticRegression
 import seaway
 from seaway.batch import BatchOptions, run_job
 from seaway.batch.inputs import BatchInputError
-from seaway.batch.scoring import RowRejectedError
-from seaway.errors import ConflictError, InvalidInputError, NotFoundError
+from seaway.errors import ConflictError, InvalidInputError, NotFoundError, RowRejectedError
 from seaway.types import JobStatus
 
 FEATURES = ["age", "income", "score"]

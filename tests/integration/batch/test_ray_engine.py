@@ -21,8 +21,7 @@ from seaway.batch import BatchOptions, ray_engine, run_job
 from seaway.batch.local import Chunk, WorkerSpec
 from seaway.batch.output import ChunkStats
 from seaway.batch.ray_engine import Failure, ScoringActor, pack, run_ray
-from seaway.batch.scoring import RowRejectedError
-from seaway.errors import MissingDependencyError, PackageIntegrityError
+from seaway.errors import MissingDependencyError, PackageIntegrityError, RowRejectedError
 from seaway.types import JobStatus
 
 pytestmark = pytest.mark.slow  # each test starts Ray actors or worker processes
