@@ -1,8 +1,9 @@
 """Scoring one chunk: check every row against the signature, predict the good ones, reject the rest.
 
 A row is rejected, with a reason naming the column and the value, when a value cannot become the
-signature's datatype (text in a number column, a fraction or a missing value in an integer one, a
-missing text) or when the model itself fails on it. Checks are vectorised per column; only when
+signature's datatype (text in a number column, a fraction in an integer one), when it is missing
+where the model takes no missing value (the rule every online entry point applies:
+``packaging/missing.py``), or when the model itself fails on it. Checks are vectorised per column; only when
 the model raises on rows that passed them is the chunk bisected to find the culprits, so a few bad
 rows cost a few extra calls, never a call per row.
 """
@@ -17,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from seaway.errors import InvalidInputError
-from seaway.packaging.signature import Signature, TensorSpec, split_outputs
+from seaway.packaging.classes import proba_columns
+from seaway.packaging.missing import missing_allowed
+from seaway.packaging.signature import PROBA_OUTPUT_NAME, Signature, TensorSpec, split_outputs
 from seaway.types import Datatype
 
 _TRUE = {"true", "1", "t", "yes", "y"}
@@ -69,7 +72,8 @@ def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> Score
     frame = table.select(scorer.input_columns()).to_pandas(split_blocks=True)
     ok, reasons = _check_rows(frame, scorer)
     good = np.flatnonzero(ok)
-    inputs = _model_inputs(frame, scorer, good)
+    # no row left: the model is not called (signatures refuse inputs without rows)
+    inputs = _model_inputs(frame, scorer, good) if len(good) else None
     outputs, failed = _predict(scorer, inputs, good)
     for position, reason in failed.items():
         ok[position] = False
@@ -98,8 +102,8 @@ def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> Score
 def _check_rows(frame: pd.DataFrame, scorer: Scorer) -> tuple[np.ndarray[Any, Any], Any]:
     ok = np.ones(len(frame), dtype=bool)
     reasons = np.full(len(frame), None, dtype=object)
-    for name, datatype in _column_types(scorer):
-        bad = _bad_values(frame[name], datatype)
+    for name, datatype, missing_ok in _column_types(scorer):
+        bad = _bad_values(frame[name], datatype, missing_ok)
         if bad is None:
             continue
         new = bad & ok
@@ -110,13 +114,22 @@ def _check_rows(frame: pd.DataFrame, scorer: Scorer) -> tuple[np.ndarray[Any, An
     return ok, reasons
 
 
-def _column_types(scorer: Scorer) -> list[tuple[str, Datatype]]:
+def _column_types(scorer: Scorer) -> list[tuple[str, Datatype, bool]]:
+    """Each checked column, its datatype, and whether a missing value may reach the model
+    there: the signature's rule (``missing_allowed``), so batch rejects the rows that every
+    online entry point refuses."""
     signature = scorer.signature
     if scorer.features:
-        datatype = signature.inputs[0].datatype if signature is not None else Datatype.FP64
-        return [(name, datatype) for name in scorer.features]
+        if signature is None:
+            return [(name, Datatype.FP64, True) for name in scorer.features]
+        spec = signature.inputs[0]
+        return [(name, spec.datatype, missing_allowed(spec)) for name in scorer.features]
     assert signature is not None
-    return [(spec.name, spec.datatype) for spec in signature.inputs if _checkable(spec)]
+    return [
+        (spec.name, spec.datatype, missing_allowed(spec))
+        for spec in signature.inputs
+        if _checkable(spec)
+    ]
 
 
 def _checkable(spec: TensorSpec) -> bool:
@@ -124,12 +137,17 @@ def _checkable(spec: TensorSpec) -> bool:
     return spec.categories is None
 
 
-def _bad_values(column: pd.Series, datatype: Datatype) -> np.ndarray[Any, Any] | None:
-    """Rows whose value cannot become ``datatype`` (None when the column cannot hold any)."""
+def _bad_values(
+    column: pd.Series, datatype: Datatype, missing_ok: bool | None = None
+) -> np.ndarray[Any, Any] | None:
+    """Rows whose value cannot become ``datatype``, or is missing where the model takes no
+    missing value (``missing_ok``; None: NaN in floats only). None when there is no such row."""
     kind = datatype.numpy_dtype.kind
     missing = column.isna().to_numpy()
+    if missing_ok is None:
+        missing_ok = kind == "f"
     if datatype is Datatype.BYTES:
-        return missing if missing.any() else None
+        return missing if missing.any() and not missing_ok else None
     if kind == "b":
         if column.dtype == bool:
             return None
@@ -144,7 +162,8 @@ def _bad_values(column: pd.Series, datatype: Datatype) -> np.ndarray[Any, Any] |
     values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     unparsed = np.isnan(values) & ~missing
     if kind == "f":
-        return unparsed if unparsed.any() else None
+        bad = unparsed if missing_ok else unparsed | missing
+        return bad if bad.any() else None
     info = np.iinfo(datatype.numpy_dtype)
     with np.errstate(invalid="ignore"):
         fractional = ~np.isnan(values) & (np.floor(values) != values)
@@ -168,7 +187,7 @@ def _model_inputs(frame: pd.DataFrame, scorer: Scorer, rows: np.ndarray[Any, Any
     signature = scorer.signature
     subset = frame if len(rows) == len(frame) else frame.iloc[rows]  # rows: sorted, unique
     converted = {}
-    for name, datatype in _column_types(scorer):
+    for name, datatype, _ in _column_types(scorer):
         converted[name] = _convert(subset[name], datatype)
     if scorer.features:
         matrix = np.column_stack([converted[n] for n in scorer.features]) if len(rows) else None
@@ -200,7 +219,11 @@ def _frame(signature: Signature, columns: dict[str, Any], index: pd.Index) -> pd
 
 def _convert(column: pd.Series, datatype: Datatype) -> Any:
     if datatype is Datatype.BYTES:
-        return column.astype(str).to_numpy(dtype=object)
+        text = column.astype(str).to_numpy(dtype=object)
+        missing = column.isna().to_numpy()
+        if missing.any():  # the model takes missing values here (else the rows were rejected)
+            text[missing] = None
+        return text
     kind = datatype.numpy_dtype.kind
     if kind == "b":
         if column.dtype == bool:
@@ -222,13 +245,14 @@ def _predict(
     model = scorer.model
     predict = getattr(model, "predict_native", model.predict)
     predict_proba = getattr(model, "predict_proba_native", getattr(model, "predict_proba", None))
+    classes = scorer.signature.classes if scorer.signature is not None else None
 
     def run(selection: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
         part = take(selection)
-        result = _columns(split_outputs(predict(part), "predict"))
+        result = _columns(split_outputs(predict(part), "predict"), classes)
         if scorer.proba:
             assert predict_proba is not None
-            result.update(_columns({"predict_proba": predict_proba(part)}))
+            result.update(_columns({PROBA_OUTPUT_NAME: predict_proba(part)}, classes))
         return result
 
     failed: dict[int, str] = {}
@@ -279,22 +303,31 @@ def _columns_for_empty(
             if width is None or width < 0:
                 result[spec.name] = np.empty(0, dtype=dtype)
             else:
-                for i in range(width):
-                    result[f"{spec.name}_{i}"] = np.empty(0, dtype=dtype)
+                for column in _split_names(spec.name, width, signature.classes):
+                    result[column] = np.empty(0, dtype=dtype)
     return result
 
 
-def _columns(outputs: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
-    """One column per output; a 2-D output [rows, k] becomes ``name_0`` ... ``name_{k-1}``."""
+def _columns(
+    outputs: dict[str, Any], classes: Sequence[Any] | None = None
+) -> dict[str, np.ndarray[Any, Any]]:
+    """One column per output; a 2-D output [rows, k] becomes ``name_0`` ... ``name_{k-1}``,
+    except a classifier's probabilities: ``predict_proba_<class>`` (``packaging/classes.py``)."""
     columns: dict[str, np.ndarray[Any, Any]] = {}
     for name, value in outputs.items():
         array = np.asarray(value)
         if array.ndim == 2:
-            for i in range(array.shape[1]):
-                columns[f"{name}_{i}"] = array[:, i]
+            for i, column in enumerate(_split_names(name, array.shape[1], classes)):
+                columns[column] = array[:, i]
         else:
             columns[name] = array
     return columns
+
+
+def _split_names(name: str, width: int, classes: Sequence[Any] | None) -> list[str]:
+    if name == PROBA_OUTPUT_NAME:
+        return proba_columns(classes, width, name)
+    return [f"{name}_{i}" for i in range(width)]
 
 
 def _taker(inputs: Any, rows: int) -> Callable[[np.ndarray[Any, Any]], Any]:

@@ -10,6 +10,16 @@ Coercion accepts any reasonable container (DataFrame, dict of lists, records, 2-
 returns the native form the flavor was trained on, raising ``InvalidInputError`` that names the
 input and what is wrong. Casts are allowed within a kind or upwards (int -> float, FP64 -> FP32),
 never lossy across kinds (float -> int).
+
+Every entry point (``Model.predict``, the server's REST, gRPC and ``/invocations``, ``seaway
+predict``, batch) goes through :func:`coerce_array`, so they accept and refuse the same rows:
+
+- No rows is refused ("send at least one row"): a model is never called on nothing.
+- A missing value (NaN, ``None``) is refused unless the input's spec allows it
+  (:func:`missing_allowed`). ``log_model`` records ``allows_missing`` per input: true when the
+  sample had a missing value there, or when the live model predicted on one without raising
+  (``seaway.packaging.missing``); integers and booleans cannot hold one. Packages written
+  before this was recorded keep the old rule: NaN passes in float inputs, nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from seaway.errors import InvalidInputError, SignatureError, listed, quoted
+from seaway.packaging.missing import missing_allowed, refuse_missing, sample_has_missing
 from seaway.types import Datatype
 
 InputFormat = Literal["tensor", "tensors", "dataframe"]
@@ -31,6 +42,8 @@ DEFAULT_OUTPUT_NAME = "predict"
 #: A classifier's second output: what ``predict_proba`` gives (a second model call).
 PROBA_OUTPUT_NAME = "predict_proba"
 EXAMPLE_ROWS = 5
+#: What every entry point answers for an input without rows.
+NO_ROWS = "the input has no rows; send at least one row"
 
 
 class TensorSpec(BaseModel):
@@ -47,6 +60,9 @@ class TensorSpec(BaseModel):
     #: For BYTES: the model takes raw ``bytes`` (images, audio), not text. Servers decode BYTES
     #: inputs to ``str`` unless this is set.
     binary: bool = Field(default=False, exclude_if=lambda value: not value)
+    #: Whether a missing value (NaN, None) may reach the model here; None: not recorded (a
+    #: package from before it was), see :func:`missing_allowed`.
+    allows_missing: bool | None = Field(default=None, exclude_if=lambda value: value is None)
 
     def describe(self) -> str:
         return f"{self.name}: {self.datatype.value}{list(self.shape)}"
@@ -58,6 +74,9 @@ class Signature(BaseModel):
     input_format: InputFormat
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...] = ()
+    #: A classifier's class labels, in the order of its ``predict_proba`` columns (recorded from
+    #: the model's ``classes_`` at log time; None for other models and older packages).
+    classes: tuple[Any, ...] | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @property
     def input_names(self) -> list[str]:
@@ -95,6 +114,8 @@ class Signature(BaseModel):
             for spec in self.inputs
         }
         lengths = {len(column) for column in columns.values()}
+        if lengths == {0}:
+            raise InvalidInputError(NO_ROWS)
         if len(lengths) > 1:
             shown = {name: len(column) for name, column in columns.items()}
             raise InvalidInputError(f"input columns have different lengths: {shown}")
@@ -113,6 +134,8 @@ class Signature(BaseModel):
                 raise InvalidInputError(f"input columns have different lengths: {exc}") from exc
         elif isinstance(data, Sequence) and data and all(isinstance(row, Mapping) for row in data):
             frame = pd.DataFrame.from_records(list(data))
+        elif isinstance(data, list | tuple) and not data:
+            raise InvalidInputError(NO_ROWS)
         else:
             array = _to_array(data, "input")
             if array.ndim == 1 and len(names) == array.shape[0]:
@@ -126,6 +149,8 @@ class Signature(BaseModel):
             frame = pd.DataFrame(array, columns=names)
         frame = frame.rename(columns=str)
         _check_names(frame.columns, names, extra_ok=True)
+        if len(frame.index) == 0:
+            raise InvalidInputError(NO_ROWS)
         columns = {spec.name: _coerce_column(frame[spec.name], spec) for spec in self.inputs}
         return pd.DataFrame(columns, index=frame.index)
 
@@ -142,7 +167,7 @@ def infer_signature(sample_input: Any, sample_output: Any = None) -> Signature:
 def infer_outputs(output: Any, name: str = DEFAULT_OUTPUT_NAME) -> tuple[TensorSpec, ...]:
     """Describe what a model's predict returned, named as :func:`split_outputs` names it."""
     return tuple(
-        _array_spec(_as_array(value, "model output"), key, "model output")
+        _array_spec(_as_array(value, "model output"), key, "model output", output=True)
         for key, value in split_outputs(output, name).items()
     )
 
@@ -206,8 +231,13 @@ def _column_spec(column: pd.Series, name: str, what: str) -> TensorSpec:
             categories=tuple(_category(value) for value in categories),
         )
     datatype = _datatype(dtype, f"{what} column {name!r}")
+    values = column.to_numpy()
     return TensorSpec(
-        name=name, datatype=datatype, shape=(-1,), binary=_holds_bytes(column.to_numpy())
+        name=name,
+        datatype=datatype,
+        shape=(-1,),
+        binary=_holds_bytes(values),
+        allows_missing=sample_has_missing(values),
     )
 
 
@@ -229,7 +259,9 @@ def _as_array(value: Any, what: str) -> np.ndarray[Any, Any]:
         raise SignatureError(f"{what} cannot be read as an array: {exc}") from exc
 
 
-def _array_spec(array: np.ndarray[Any, Any], name: str, what: str) -> TensorSpec:
+def _array_spec(
+    array: np.ndarray[Any, Any], name: str, what: str, *, output: bool = False
+) -> TensorSpec:
     if array.ndim == 0:
         raise SignatureError(
             f"{what} {name!r} is a scalar; pass a batch (an array whose first dimension is rows)"
@@ -239,6 +271,7 @@ def _array_spec(array: np.ndarray[Any, Any], name: str, what: str) -> TensorSpec
         datatype=_datatype(array.dtype, f"{what} {name!r}"),
         shape=(-1, *array.shape[1:]),
         binary=_holds_bytes(array),
+        allows_missing=None if output else sample_has_missing(array),
     )
 
 
@@ -307,7 +340,7 @@ def _to_column(value: Any, name: str) -> np.ndarray[Any, Any]:
 
 
 def coerce_array(array: np.ndarray[Any, Any], spec: TensorSpec) -> np.ndarray[Any, Any]:
-    """One array checked against its spec's shape and cast to its datatype."""
+    """One array checked against its spec's shape, rows and missing values, cast to its datatype."""
     if array.ndim != len(spec.shape) or any(
         want not in (-1, got) for want, got in zip(spec.shape, array.shape, strict=False)
     ):
@@ -316,7 +349,16 @@ def coerce_array(array: np.ndarray[Any, Any], spec: TensorSpec) -> np.ndarray[An
             f"input {spec.name!r} has shape {list(array.shape)} but the model expects {expected} "
             f"(-1 = any size)"
         )
-    return cast_to(array, spec.datatype, spec.name)
+    if array.ndim and array.shape[0] == 0:
+        raise InvalidInputError(NO_ROWS)
+    kind = spec.datatype.numpy_dtype.kind
+    holds_missing = kind == "f" or spec.datatype is Datatype.BYTES
+    if not holds_missing and array.dtype.kind in "fO":  # before a cast could hide it (None->False)
+        refuse_missing(array, spec)
+    converted = cast_to(array, spec.datatype, spec.name)
+    if holds_missing and not missing_allowed(spec):
+        refuse_missing(converted, spec)
+    return converted
 
 
 def cast_to(array: np.ndarray[Any, Any], datatype: Datatype, name: str) -> np.ndarray[Any, Any]:

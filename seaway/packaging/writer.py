@@ -25,8 +25,10 @@ from pydantic import ValidationError
 from seaway._version import __version__
 from seaway.errors import PackagingError, SignatureError
 from seaway.packaging.checksums import checksum_tree
+from seaway.packaging.classes import classifier_classes
 from seaway.packaging.flavors import SavedModel, SaveOptions, detect_flavor
 from seaway.packaging.manifest import MANIFEST_NAME, FrameworkInfo, Manifest, ServingConfig
+from seaway.packaging.missing import probe_missing
 from seaway.packaging.profile import build_profile
 from seaway.packaging.signature import (
     Signature,
@@ -130,9 +132,11 @@ def _signature_from_sample(
         # a regressor inside a pipeline may expose predict_proba without supporting it
         with contextlib.suppress(Exception):
             outputs += infer_outputs(predictor.predict_proba(native), "predict_proba")
-    if declared is not None and declared.outputs:
-        return declared
-    return sig.model_copy(update={"outputs": outputs})
+    if not (declared is not None and declared.outputs):
+        sig = sig.model_copy(update={"outputs": outputs})
+    # what later requests will be checked against: which inputs take missing values, the classes
+    sig = probe_missing(sig, predictor, native)
+    return sig.model_copy(update={"classes": classifier_classes(predictor, sig.outputs)})
 
 
 class staging_dir:

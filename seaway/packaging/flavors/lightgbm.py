@@ -53,6 +53,11 @@ class ClassifierPredictor(BoosterPredictor):
         super().__init__(booster)
         self._classes = classes
 
+    @property
+    def classes_(self) -> np.ndarray[Any, Any]:
+        """The labels, as the wrapper names them (``log_model`` records them in the signature)."""
+        return self._classes
+
     def predict_proba(self, data: Any) -> Any:
         result = self._booster.predict(data)
         if len(self._classes) > 2 or result.ndim == 2:
