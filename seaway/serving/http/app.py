@@ -3,16 +3,16 @@
 Plain Starlette rather than a dependency-injecting framework, and the hot path, V2 infer, skips
 even that: ``SeawayApp`` hands it to the raw ASGI endpoint in ``infer.py``. Every adapter does only
 three things: decode, call the data plane, encode. Each route declares
-the API-key scope it needs (none for health probes and metrics). ``_guard`` wraps every handler:
-it sets the request id (``X-Request-ID``, echoed back), checks the key, turns Seaway errors into
-``{"error": message}`` (MLflow routes: ``{"error_code", "message"}``) with the status from
-``errors.STATUS``, logs anything unexpected with its request id and answers it with a 500 that
-carries no traceback, and records the request in the metrics.
+the API-key scope it needs (none for health probes and metrics). ``guard`` wraps every handler
+in the steps of ``guard.py``, the ones the infer endpoint takes too: it sets the request id
+(``X-Request-ID``, echoed back), checks the key, turns Seaway errors into ``{"error": message}``
+(MLflow routes: ``{"error_code", "message"}``) with the status from ``errors.STATUS``, logs
+anything unexpected with its request id and answers it with a 500 that carries no traceback, and
+records the request in the metrics and the access log.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,20 +25,18 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from seaway._version import __version__
-from seaway.errors import InvalidInputError, SeawayError
+from seaway.errors import InvalidInputError
 from seaway.protocol import mlflow_scoring, rest
 from seaway.serving import logs
 from seaway.serving.auth import Authenticator, Scope
 from seaway.serving.controller import Controller
 from seaway.serving.dataplane import DataPlane
 from seaway.serving.http.body import ClientDisconnected, read_body
-from seaway.serving.http.errors import error_headers, status_for
+from seaway.serving.http.guard import Guard
 from seaway.serving.http.infer import InferEndpoint, infer_target
 from seaway.serving.http.openapi import DOCS_HTML, openapi_spec
 from seaway.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from seaway.serving.metrics import Metrics
-
-log = logging.getLogger("seaway.serving.http")
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
@@ -150,7 +148,8 @@ def create_app(
         signature = model.signature
         types = {s.name: s.datatype for s in signature.inputs} if signature else None
         scoring = mlflow_scoring.decode_invocations(await body_of(request), kind, types)
-        wanted = model.requested_outputs(())  # what predict gives, as V2 infer does
+        # params.method: what predict gives (as V2 infer answers by default), or predict_proba
+        wanted = model.outputs_for_method(scoring.method)
         served, outputs = await plane.predict_native(model.name, None, scoring.data, wanted)
         request.scope["seaway.labels"] = (served.name, served.version)
         # MLflow's body has no room for it: the version that answered goes in a header
@@ -179,39 +178,31 @@ def create_app(
     async def docs(request: Request) -> Response:
         return HTMLResponse(DOCS_HTML)
 
+    steps = Guard(authenticator=authenticator, metrics=metrics, access_log=options.access_log)
+
     def guard(handler: Handler, scope: Scope | None, protocol: str | None = None) -> Handler:
-        """Request id, auth, error mapping, metrics and the access log around ``handler``."""
+        """``handler`` inside the guard's steps (the raw infer endpoint takes the same ones)."""
         mlflow = protocol == "mlflow"
 
         async def guarded(request: Request) -> Response:
             started = time.perf_counter()
-            rid = logs.new_request_id(request.headers.get("x-request-id"))
-            token = logs.request_id.set(rid)
+            rid, token = steps.enter(request.headers.get("x-request-id"))
             try:
-                if authenticator is not None and scope is not None:
-                    authenticator.check(request.headers.get("authorization"), scope)
+                steps.authorize(request.headers.get("authorization"), scope)
                 response = await handler(request)
             except ClientDisconnected:
                 return Response(status_code=499)  # nobody is listening; uvicorn drops it
-            except SeawayError as exc:
-                response = _error_response(exc, mlflow)
-            except Exception:
-                log.exception("unexpected error on %s %s", request.method, request.url.path)
-                message = "internal server error; the server log has the details"
-                response = _error_body(message, 500, mlflow)
+            except Exception as exc:
+                status, body, headers = steps.failure(
+                    exc, request.method, request.url.path, mlflow=mlflow
+                )
+                response = Response(body, status, headers=headers, media_type=JSON)
             finally:
                 logs.request_id.reset(token)
             response.headers["x-request-id"] = rid
-            if protocol is not None or options.access_log:
-                seconds = time.perf_counter() - started
-                labels = request.scope.get("seaway.labels")
-                if protocol is not None and metrics is not None:
-                    name, ver = labels or ("", "")  # unknown names must not become labels
-                    metrics.observe_request(protocol, name, ver, str(response.status_code), seconds)
-                if options.access_log:
-                    logs.log_access(
-                        request.method, request.url.path, response.status_code, seconds, rid, labels
-                    )
+            labels = request.scope.get("seaway.labels")
+            path = request.url.path
+            steps.record(protocol, request.method, path, response.status_code, started, rid, labels)
             return response
 
         return guarded
@@ -252,13 +243,7 @@ def create_app(
     router = Starlette(routes=routes)
     router.add_exception_handler(404, _not_found)
     router.add_exception_handler(405, _not_allowed)
-    infer = InferEndpoint(
-        plane,
-        max_body_bytes=options.max_body_bytes,
-        access_log=options.access_log,
-        authenticator=authenticator,
-        metrics=metrics,
-    )
+    infer = InferEndpoint(plane, max_body_bytes=options.max_body_bytes, guard=steps)
     return SeawayApp(router, infer)
 
 
@@ -276,21 +261,6 @@ class SeawayApp:
                 await self.infer(scope, receive, send, *target)
                 return
         await self.router(scope, receive, send)
-
-
-def _error_response(exc: SeawayError, mlflow: bool) -> Response:
-    status = status_for(exc)
-    response = _error_body(str(exc), status, mlflow)
-    response.headers.update(error_headers(exc, status))
-    return response
-
-
-def _error_body(message: str, status: int, mlflow: bool) -> Response:
-    if mlflow:
-        return Response(
-            mlflow_scoring.encode_mlflow_error(message, status), status, media_type=JSON
-        )
-    return Response(rest.encode_error(message), status, media_type=JSON)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

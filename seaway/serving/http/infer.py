@@ -3,7 +3,8 @@
 Every other route goes through Starlette's router; this one is matched by two string tests and
 handled here directly, because the router, its Request and Response objects and the exception
 middleware cost more per request than decoding the body does. It keeps every promise of the
-guarded routes: request id, API key, size limit, error mapping, metrics and access log.
+guarded routes (request id, API key, error mapping, metrics and access log) by taking the same
+steps from the same :class:`~seaway.serving.http.guard.Guard`, and the same size limit.
 Large answers are compressed in a worker thread (``compress``), so one big answer does not stall
 every other request on the server; small ones stay on the loop, where a thread would cost more.
 """
@@ -12,22 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from seaway.errors import InvalidInputError, SeawayError, quoted
+from seaway.errors import InvalidInputError, quoted
 from seaway.protocol import rest
 from seaway.serving import logs
-from seaway.serving.auth import Authenticator, Scope
+from seaway.serving.auth import Scope
 from seaway.serving.dataplane import DataPlane
 from seaway.serving.http.body import ClientDisconnected, read_body
-from seaway.serving.http.errors import error_headers, status_for
-from seaway.serving.metrics import Metrics
-
-log = logging.getLogger("seaway.serving.http")
+from seaway.serving.http.guard import Guard
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -64,19 +61,12 @@ def infer_target(path: str) -> tuple[str, str | None] | None:
 
 class InferEndpoint:
     def __init__(
-        self,
-        plane: DataPlane,
-        *,
-        max_body_bytes: int,
-        access_log: bool = False,
-        authenticator: Authenticator | None = None,
-        metrics: Metrics | None = None,
+        self, plane: DataPlane, *, max_body_bytes: int, guard: Guard | None = None
     ) -> None:
         self.plane = plane
         self.max_body_bytes = max_body_bytes
-        self.access_log = access_log
-        self.authenticator = authenticator
-        self.metrics = metrics
+        #: the request id, API key, error, metrics and access-log steps the routed path uses too
+        self.guard = guard or Guard()
 
     async def __call__(
         self, scope: dict[str, Any], receive: Receive, send: Send, name: str, version: str | None
@@ -86,14 +76,13 @@ class InferEndpoint:
         for key, value in scope["headers"]:
             if key in _WANTED:
                 headers[key] = value.decode("latin-1")
-        rid = logs.new_request_id(headers.get(b"x-request-id"))
-        token = logs.request_id.set(rid)
+        guard = self.guard
+        rid, token = guard.enter(headers.get(b"x-request-id"))
         labels: tuple[str, str] | None = None
         extra: list[tuple[bytes, bytes]] = []
         content_type = _JSON
         try:
-            if self.authenticator is not None:
-                self.authenticator.check(headers.get(b"authorization"), Scope.PREDICT)
+            guard.authorize(headers.get(b"authorization"), Scope.PREDICT)
             model = self.plane.get(name, version)  # unknown model: 404 whatever the body holds
             labels = (model.name, model.version)
             body = await read_body(
@@ -130,14 +119,9 @@ class InferEndpoint:
                     extra.append((b"content-encoding", encoding))
         except ClientDisconnected:
             return
-        except SeawayError as exc:
-            status = status_for(exc)
-            payload = rest.encode_error(str(exc))
-            extra += [(k.encode(), v.encode()) for k, v in error_headers(exc, status).items()]
-        except Exception:
-            log.exception("unexpected error on POST %s", scope["path"])
-            status = 500
-            payload = rest.encode_error("internal server error; the server log has the details")
+        except Exception as exc:
+            status, payload, failed = guard.failure(exc, "POST", scope["path"])
+            extra += [(k.encode(), v.encode()) for k, v in failed.items()]
         finally:
             logs.request_id.reset(token)
         await send(
@@ -153,11 +137,7 @@ class InferEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-        seconds = time.perf_counter() - started
-        if self.metrics is not None:
-            self.metrics.observe_request("rest", *(labels or ("", "")), str(status), seconds)
-        if self.access_log:
-            logs.log_access("POST", scope["path"], status, seconds, rid, labels)
+        guard.record("rest", "POST", scope["path"], status, started, rid, labels)
 
 
 async def compress(payload: bytes, accepted: str) -> tuple[bytes, bytes | None]:
