@@ -1,7 +1,9 @@
 """``seaway.Client``: call a Seaway (or any Open Inference Protocol) server from Python.
 
-DataFrames travel as one tensor per column, arrays as one tensor named after the model's input
-(learnt once from its metadata), dicts as named tensors. HTTP errors come back as the same Seaway
+DataFrames and lists of records travel as one tensor per column, arrays as one tensor named
+after the model's input (learnt once from its metadata), dicts as named tensors; missing values
+as ``null``. The server checks them with the model's signature, exactly as ``Model.predict``
+does, so both accept and refuse the same rows. HTTP errors come back as the same Seaway
 exceptions the server raised (``InvalidInputError`` for a 400, ``NotFoundError`` for a 404, ...).
 """
 
@@ -25,6 +27,7 @@ from seaway.errors import (
     ServerBusyError,
     ServingError,
 )
+from seaway.packaging.signature import NO_ROWS
 from seaway.types import Datatype
 
 _STATUS_ERRORS: dict[int, type[SeawayError]] = {
@@ -84,6 +87,15 @@ class Client:
             self._metadata[key] = self._get(_model_path(model, version)).json()
         return self._metadata[key]
 
+    def classes(self, model: str, version: str | int | None = None) -> list[Any] | None:
+        """A classifier's class labels, in the order of ``predict_proba``'s columns (from the
+        model's metadata); None for other models and packages logged before they were recorded."""
+        for output in self.metadata(model, version).get("outputs") or []:
+            classes = (output.get("parameters") or {}).get("classes")
+            if isinstance(classes, list):
+                return classes
+        return None
+
     def predict(
         self,
         model: str,
@@ -120,12 +132,16 @@ class Client:
     # ---- internals ------------------------------------------------------------------------------
 
     def _tensors(self, model: str, version: str | int | None, inputs: Any) -> list[dict[str, Any]]:
+        if _is_records(inputs):  # rows as dicts, as Model.predict takes them: one column each
+            inputs = pd.DataFrame.from_records(list(inputs))
         if isinstance(inputs, pd.DataFrame):
             return [_encode(str(col), inputs[col].to_numpy()) for col in inputs.columns]
         if isinstance(inputs, Mapping):
             return [_encode(str(name), np.asarray(value)) for name, value in inputs.items()]
         meta_inputs = self.metadata(model, version).get("inputs") or [{"name": "input"}]
         array = np.asarray(inputs)
+        if array.ndim and array.shape[0] == 0:  # as the server would answer, without asking it
+            raise InvalidInputError(NO_ROWS)
         # a dataframe model takes one 2-D tensor with its columns in order, under any name
         dataframe_model = len(meta_inputs) > 1 and array.ndim == 2
         name = "input" if dataframe_model else meta_inputs[0]["name"]
@@ -170,13 +186,31 @@ def _model_path(model: str, version: str | int | None) -> str:
     return f"/v2/models/{model}" if version is None else f"/v2/models/{model}/versions/{version}"
 
 
+def _is_records(inputs: Any) -> bool:
+    return (
+        isinstance(inputs, list | tuple)
+        and bool(inputs)
+        and all(isinstance(row, Mapping) for row in inputs)
+    )
+
+
 def _encode(name: str, array: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """One JSON tensor. Missing values (NaN, None) go as ``null``, as the protocol writes them,
+    so the server's signature decides about them as ``Model.predict`` does (not ``"None"``)."""
     datatype = Datatype.from_numpy(array.dtype)
     if datatype is Datatype.BYTES:
-        data: list[Any] = [v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]
+        data: list[Any] = [_text(v) for v in array.ravel()]
     else:
         data = array.ravel().tolist()
+        if array.dtype.kind == "f" and np.isnan(array).any():
+            data = [None if v != v else v for v in data]  # NaN is not JSON
     return {"name": name, "shape": list(array.shape), "datatype": datatype.value, "data": data}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _decode(tensor: Mapping[str, Any]) -> np.ndarray[Any, Any]:

@@ -13,6 +13,8 @@ import typer
 from seaway.cli.output import console, fields, parse_pairs, print_json, say, table
 from seaway.cli.state import state
 from seaway.errors import InvalidURIError
+from seaway.packaging.missing import missing_allowed
+from seaway.packaging.signature import Signature, TensorSpec
 from seaway.packaging.writer import save_model
 from seaway.registry import ModelVersion, Registry, parse_reference
 from seaway.registry.lineage import collect_lineage
@@ -104,6 +106,7 @@ _NO_REQUIREMENTS = "none recorded (log_model(..., requirements=[...]) records wh
 
 def _show_version(v: ModelVersion) -> None:
     git = v.lineage.get("git") or {}
+    classes = _classes(v.signature)
     fields(
         f"{v.name} version {v.version}",
         [
@@ -125,6 +128,7 @@ def _show_version(v: ModelVersion) -> None:
                 if "imported_from" in v.lineage
                 else []
             ),
+            *([("classes", classes)] if classes else []),
             ("requirements", v.manifest.requirements or _NO_REQUIREMENTS),
             ("needs trust", v.manifest.needs_trust),
             ("reference profile", "yes" if v.manifest.reference_profile else "no"),
@@ -134,10 +138,27 @@ def _show_version(v: ModelVersion) -> None:
     if v.signature is not None:
         table(
             f"Signature ({v.signature.input_format} input)",
-            ["", "name", "datatype", "shape"],
-            [["input", s.name, s.datatype.value, list(s.shape)] for s in v.signature.inputs]
-            + [["output", s.name, s.datatype.value, list(s.shape)] for s in v.signature.outputs],
+            ["", "name", "datatype", "shape", "missing values"],
+            [
+                ["input", s.name, s.datatype.value, list(s.shape), _missing(s)]
+                for s in v.signature.inputs
+            ]
+            + [
+                ["output", s.name, s.datatype.value, list(s.shape), ""] for s in v.signature.outputs
+            ],
         )
+
+
+def _classes(signature: Signature | None) -> str | None:
+    """A classifier's labels in predict_proba's column order; None (not shown) otherwise."""
+    if signature is None or signature.classes is None:
+        return None
+    return ", ".join(map(str, signature.classes)) + " (predict_proba columns, in this order)"
+
+
+def _missing(spec: TensorSpec) -> str:
+    """What every entry point does with a missing value in this input (packaging/missing.py)."""
+    return "accepted" if missing_allowed(spec) else "refused"
 
 
 @app.command("register")

@@ -48,7 +48,13 @@ def predict_command(
     url: Annotated[
         str, typer.Option(envvar="SEAWAY_URL", help="The server.")
     ] = "http://127.0.0.1:8080",
-    proba: Annotated[bool, typer.Option("--proba", help="Print probabilities instead.")] = False,
+    proba: Annotated[
+        bool,
+        typer.Option(
+            "--proba",
+            help='Print probabilities instead, with "classes": the class of each column.',
+        ),
+    ] = False,
     api_key: Annotated[
         str | None, typer.Option(envvar=API_KEY_ENV, help="Bearer key (servers run with --auth).")
     ] = None,
@@ -59,8 +65,12 @@ def predict_command(
     inputs = read_inputs(data)
     try:
         with Client(url, api_key=api_key, timeout=timeout) as client:
+            answer: dict[str, Any] = {}
             if proba:
                 result = client.predict_proba(name, inputs, version=version)
+                classes = client.classes(name, version)
+                if classes is not None:  # which probability column is which class
+                    answer["classes"] = classes
             else:
                 result = client.predict(name, inputs, version=version)
     except AuthenticationError as exc:
@@ -69,7 +79,7 @@ def predict_command(
             f"{exc} ({given}; pass a key with --api-key KEY or set {API_KEY_ENV}; "
             "'seaway keys create --scope predict' makes one)"
         ) from exc
-    print_json({"predictions": np.asarray(result).tolist()}, compact=True)
+    print_json({"predictions": np.asarray(result).tolist(), **answer}, compact=True)
 
 
 def served_route(model: str) -> tuple[str, str | None]:

@@ -8,7 +8,10 @@ signature then validates and casts exactly as it does for every other transport.
   parameter; anything else is a 415 that says what to send. A missing Content-Type reads as JSON
   (``curl -d`` users), which MLflow refuses.
 - A JSON body is an object with exactly one of ``dataframe_split``, ``dataframe_records``,
-  ``instances``, ``inputs``; ``params`` beside it must be empty (Seaway models take no params).
+  ``instances``, ``inputs``; ``params`` beside it takes one key, ``method``: ``predict`` (the
+  default) or ``predict_proba`` (a classifier's probabilities, which MLflow users otherwise get
+  only by logging with ``pyfunc_predict_fn``). Any other param is refused: Seaway models take
+  none, and one silently ignored would answer a question that was not asked.
 - Rows given as objects (``dataframe_records``, ``instances`` of objects) become a dict of columns,
   so both dataframe and named-tensor models take them; a row missing a key is an error, not NaN.
 - CSV columns the signature declares as BYTES are read as text, so ``"007"`` stays ``"007"``.
@@ -30,6 +33,8 @@ from seaway.types import Datatype
 
 ContentKind = Literal["json", "csv"]
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: What ``params.method`` may ask for.
+METHODS = ("predict", "predict_proba")
 _MEDIA: dict[str, ContentKind] = {"application/json": "json", "text/csv": "csv"}
 
 #: MLflow's error codes (Databricks' protos) by HTTP status.
@@ -53,6 +58,8 @@ class ScoringRequest:
     data: Any
     format: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: ``params.method``: which of the model's methods answers (one of ``METHODS``).
+    method: str = "predict"
 
 
 def parse_content_type(header: str | None) -> ContentKind:
@@ -116,14 +123,28 @@ def decode_invocations(
     params = {} if params is None else params
     if not isinstance(params, dict):
         raise InvalidInputError('"params" must be a JSON object')
-    if params:
-        raise InvalidInputError(
-            f"this model takes no params; got {listed(sorted(params))}. Send the inputs alone"
-        )
+    method = _method(params)
     key = given[0]
     value = doc[key]
     decoder = _DECODERS[key]
-    return ScoringRequest(decoder(value), key, params)
+    return ScoringRequest(decoder(value), key, params, method)
+
+
+def _method(params: Mapping[str, Any]) -> str:
+    """``params.method`` checked; any other param is refused."""
+    unknown = sorted(set(params) - {"method"})
+    if unknown:
+        raise InvalidInputError(
+            f"unknown param(s) {listed(unknown)}; /invocations takes only "
+            f'"method" ({" or ".join(METHODS)})'
+        )
+    method = params.get("method", "predict")
+    if method not in METHODS:
+        raise InvalidInputError(
+            f'params "method" must be {" or ".join(repr(m) for m in METHODS)}; got '
+            f"{orjson.dumps(method).decode()[:40]}"
+        )
+    return str(method)
 
 
 def encode_predictions(outputs: Mapping[str, np.ndarray[Any, Any]]) -> bytes:

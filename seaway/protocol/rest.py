@@ -7,7 +7,8 @@ so the server answers 400 ``{"error": ...}`` without looking inside. Decisions t
 - JSON elements are checked as strictly as Triton checks them: numbers for FP (integers allowed,
   ``null`` reads as NaN because that is how NaN is written back), integers within range for
   INT/UINT, booleans for BOOL, strings for BYTES (stored UTF-8 encoded; no ``{"b64": ...}``: raw
-  bytes go as binary data). FP16 may come as JSON numbers; BF16 is refused.
+  bytes go as binary data; ``null`` is a missing value, which the model's signature may
+  refuse). FP16 may come as JSON numbers; BF16 is refused.
 - ``data`` may be nested or flat; it must be rectangular and its element count must match ``shape``.
 - Binary tensors are copied out of the body: arrays are aligned, writable and do not pin the body.
 - JSON output ``data`` is flat row-major (tritonclient reshapes it); NaN and infinities become
@@ -404,9 +405,12 @@ def _from_json(
         what = _what(name, datatype)
         flat = _nested_objects(data, what)
         _check_count(len(flat), shape, what)
-        if not all(type(item) is str for item in flat):
+        if not all(type(item) is str or item is None for item in flat):
             _raise_bad_element(flat, datatype, what)
-        return _object_array([item.encode() for item in flat]).reshape(shape)
+        # null is a missing value: the signature decides whether the model takes it
+        return _object_array([None if item is None else item.encode() for item in flat]).reshape(
+            shape
+        )
     try:
         array = np.asarray(data)
     except ValueError:
@@ -471,7 +475,7 @@ def _raise_bad_element(data: list[Any], datatype: Datatype, what: str) -> None:
                     f"{what}: element {index} ({item}) is out of range [{info.min}, {info.max}]"
                 )
         else:
-            ok = type(item) is (bool if kind == "b" else str)
+            ok = type(item) is bool if kind == "b" else type(item) is str or item is None
         if not ok:
             expected = _EXPECTED[kind]
             raise InvalidInputError(
@@ -487,7 +491,7 @@ _EXPECTED = {
     "i": "JSON integers",
     "u": "JSON integers",
     "b": "JSON booleans",
-    "O": 'JSON strings (send raw bytes as binary data, not {"b64": ...})',
+    "O": 'JSON strings or null (send raw bytes as binary data, not {"b64": ...})',
 }
 
 
@@ -604,7 +608,10 @@ def _to_binary(tensor: Tensor) -> bytes:
 
 
 def _tensor_metadata(meta: TensorMetadata) -> dict[str, Any]:
-    return {"name": meta.name, "datatype": meta.datatype.value, "shape": list(meta.shape)}
+    doc = {"name": meta.name, "datatype": meta.datatype.value, "shape": list(meta.shape)}
+    if meta.parameters:
+        doc["parameters"] = dict(meta.parameters)
+    return doc
 
 
 def _json_type(value: Any) -> str:

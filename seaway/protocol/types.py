@@ -78,6 +78,9 @@ class TensorMetadata:
     name: str
     datatype: Datatype
     shape: tuple[int, ...]
+    #: Extra facts about the tensor, written as the REST metadata's ``parameters`` (a
+    #: classifier's outputs carry ``classes``: the labels, in ``predict_proba``'s column order).
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

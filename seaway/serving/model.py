@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seaway.errors import InvalidInputError, ModelUnavailableError, listed, quoted
+from seaway.errors import (
+    InvalidInputError,
+    ModelUnavailableError,
+    UnsupportedOperationError,
+    listed,
+    quoted,
+)
 from seaway.packaging.manifest import Manifest
 from seaway.packaging.signature import (
     DEFAULT_OUTPUT_NAME,
@@ -268,13 +274,44 @@ class ServedModel:
             )
         return list(dict.fromkeys(requested))
 
+    def outputs_for_method(self, method: str) -> list[str]:
+        """``/invocations``' ``params.method``: ``predict`` (what ``predict`` gives, as V2 infer
+        answers by default) or ``predict_proba`` (refused for a model without it)."""
+        if method != PROBA_OUTPUT_NAME:
+            return self.requested_outputs(())
+        if not self.supports_proba:
+            raise UnsupportedOperationError(
+                f"model {self.name!r} version {self.version} has no predict_proba (it gives "
+                f"{listed(self._output_names)}); ask for method 'predict'"
+            )
+        return [PROBA_OUTPUT_NAME]
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """A classifier's class labels in ``predict_proba``'s column order (None: not a
+        classifier, or a package logged before they were recorded)."""
+        signature = self.signature
+        if signature is None or signature.classes is None:
+            return None
+        return list(signature.classes)
+
     def metadata(self) -> ModelMetadata:
         signature = self.signature
         inputs: tuple[TensorMetadata, ...] = ()
         outputs: tuple[TensorMetadata, ...] = ()
         if signature is not None:
+            classes = self.classes
+            labelled = (DEFAULT_OUTPUT_NAME, PROBA_OUTPUT_NAME)
             inputs = tuple(TensorMetadata(s.name, s.datatype, s.shape) for s in signature.inputs)
-            outputs = tuple(TensorMetadata(s.name, s.datatype, s.shape) for s in signature.outputs)
+            outputs = tuple(
+                TensorMetadata(
+                    s.name,
+                    s.datatype,
+                    s.shape,
+                    {"classes": classes} if classes is not None and s.name in labelled else {},
+                )
+                for s in signature.outputs
+            )
         return ModelMetadata(
             name=self.name,
             versions=(self.version,),
