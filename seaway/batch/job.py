@@ -30,7 +30,7 @@ from seaway.batch.readers import columns_of, read_chunks, row_count
 from seaway.errors import ConflictError, InvalidInputError, NotFoundError
 from seaway.registry import Registry
 from seaway.registry.jobs import BatchJob
-from seaway.registry.uri import is_model_uri, parse_model_uri
+from seaway.registry.uri import is_model_uri, parse_model_uri, uri_hint
 from seaway.types import JobStatus
 
 #: Settings a rerun must share with the job it continues (the rest may differ: workers, engine).
@@ -135,9 +135,9 @@ def run_job(
         raise InvalidInputError("run_job needs options or a job id to resume")
     if not is_model_uri(options.model):
         raise InvalidInputError(
-            f"{options.model!r} is not a model URI: batch jobs score registered models "
-            "(models:/NAME@ALIAS, models:/NAME/VERSION); register a package folder with "
-            "'seaway models register PATH --name NAME'"
+            f"{options.model!r} is not a model URI: batch jobs score registered models; "
+            f"{uri_hint(options.model)} (a package folder: register it first with "
+            "'seaway models register PATH --name NAME')"
         )
     folder = OutputFolder(options.output, options.output_format)
     manifest = folder.read_manifest()

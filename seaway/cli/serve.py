@@ -13,6 +13,7 @@ from seaway.cli.state import state
 from seaway.registry import Registry
 from seaway.registry.uri import is_model_uri
 from seaway.runtime import spawner
+from seaway.serving import preflight
 from seaway.serving.config import ServeConfig
 from seaway.serving.logs import configure_logging
 from seaway.serving.server import run
@@ -150,7 +151,6 @@ def serve_command(
             "workers": workers,
         },
     )
-    configure_logging(settings.log_level, settings.log_format)
     if settings.worker_count == 1:  # several workers: each starts its own, once forked
         spawner.start_early(settings.models)  # its imports run beside the registry's opening
     needs_registry = (
@@ -160,5 +160,8 @@ def serve_command(
         registry: Registry | None = None
         if needs_registry:
             registry = stack.enter_context(state(ctx).registry())
+        # unknown models, missing folders, taken ports: one "Error:" line, before any log line
+        preflight.check(settings, registry)
+        configure_logging(settings.log_level, settings.log_format)
         background = [Scheduler(registry)] if settings.scheduler and registry is not None else []
         run(settings, registry, background)

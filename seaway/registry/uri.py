@@ -45,6 +45,25 @@ def parse_model_uri(uri: str) -> ModelRef:
     return parse_reference(uri[len(SCHEME) :].lstrip("/"), original=uri)
 
 
+def uri_hint(text: str) -> str:
+    """How to name a registered model, for a message refusing ``text`` as something else (a
+    folder, a file): ``churn`` suggests ``models:/churn@ALIAS`` and the other forms, ``churn@prod``
+    and ``churn/2`` their own URI. One wording for every command that takes a model (serve,
+    batch)."""
+    try:
+        ref = parse_reference(text.strip().rstrip("/"))
+    except InvalidURIError:
+        name = "NAME"
+    else:
+        if ref.version is not None or ref.alias is not None:
+            return f"to use a registered model, name it by URI: {ref}"
+        name = ref.name
+    return (
+        f"to use a registered model, name it by URI: {SCHEME}{name}@ALIAS, "
+        f"{SCHEME}{name}/VERSION or {SCHEME}{name}/{LATEST}"
+    )
+
+
 def parse_reference(text: str, *, original: str | None = None) -> ModelRef:
     """Parse ``NAME``, ``NAME/3``, ``NAME/latest`` or ``NAME@alias`` (the CLI's short form)."""
     shown = original or text

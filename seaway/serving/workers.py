@@ -107,11 +107,16 @@ def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     return sock
 
 
-def _reserve(host: str, port: int, flag: str) -> tuple[int, socket.socket]:
-    """Check ``port`` is free, and hold it (port 0: a free one) for the workers."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+def check_port(host: str, port: int, flag: str) -> int:
+    """Raise ``ServingError`` naming ``flag`` unless ``host:port`` can be bound now; the port
+    (port 0: a free one the system picked). ``seaway serve`` checks its ports this way before it
+    starts anything, whatever the number of workers."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:  # socket.gaierror: a host name that does not resolve
+        raise ServingError(f"cannot listen on {host}:{port} (--host): {exc}") from exc
     with socket.socket(family, kind, proto) as probe:
         try:
             probe.bind(address)
@@ -120,7 +125,12 @@ def _reserve(host: str, port: int, flag: str) -> tuple[int, socket.socket]:
                 f"cannot listen on {host}:{port} ({flag}): {exc.strerror or exc}; "
                 "the port is taken or the address is not this machine's"
             ) from exc
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+def _reserve(host: str, port: int, flag: str) -> tuple[int, socket.socket]:
+    """Check ``port`` is free, and hold it (port 0: a free one) for the workers."""
+    port = check_port(host, port, flag)
     try:
         return port, reuse_port_socket(host, port, listen=False)
     except OSError as exc:
