@@ -124,7 +124,7 @@ def test_bad_rows_go_to_rejects_with_reasons(
     data = _rows(20)
     text = data.astype(object)
     text.loc[3, "age"] = "abc"  # not a number
-    text.loc[7, "income"] = None  # missing: allowed in a float column, but this model refuses it
+    text.loc[7, "income"] = None  # missing: the model refused it at log time, so batch does too
     text.loc[11, "score"] = "1e400"  # a number (infinity) that the model itself refuses
     path = tmp_path / "in.csv"
     text.to_csv(path, index=False)
@@ -142,7 +142,7 @@ def test_bad_rows_go_to_rejects_with_reasons(
     assert rejects["_row"].tolist() == [3, 7, 11]
     assert rejects["_reason"].tolist()[:2] == [
         "column 'age': 'abc' is not FP64",
-        "the model failed on this row: ValueError: Input X contains NaN.",
+        "column 'income': missing value (FP64 expected)",
     ]
     assert rejects["_reason"][2].startswith("the model failed on this row: ValueError: Input")
     assert set(rejects["_file"]) == {f"file://{path}"}

@@ -163,7 +163,15 @@ def test_inputs_as_a_dict_is_named_tensors() -> None:
 def test_empty_params_are_allowed(params: Any) -> None:
     request = decode_json({"inputs": [1, 2], "params": params})
     assert dict(request.params) == {}
+    assert request.method == "predict"
     assert request.data.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_params_method_picks_what_answers(method: str) -> None:
+    request = decode_json({"dataframe_records": [{"a": 1}], "params": {"method": method}})
+    assert request.method == method
+    assert request.data == {"a": [1]}
 
 
 @pytest.mark.parametrize(
@@ -202,12 +210,19 @@ def test_body_must_be_a_json_object(body: bytes, message: str) -> None:
         decode_invocations(body, "json")
 
 
-def test_non_empty_params_are_refused() -> None:
+def test_params_other_than_method_are_refused() -> None:
     with pytest.raises(
         InvalidInputError,
-        match=r"this model takes no params; got \['max_tokens', 'temperature'\]\. Send the inputs alone",
+        match=r"unknown param\(s\) \['max_tokens', 'temperature'\]; /invocations takes only "
+        r'"method" \(predict or predict_proba\)',
     ):
         decode_json({"inputs": [1], "params": {"temperature": 0.5, "max_tokens": 3}})
+    with pytest.raises(
+        InvalidInputError, match=r"\"method\" must be 'predict' or 'predict_proba'; got \"proba\""
+    ):
+        decode_json({"inputs": [1], "params": {"method": "proba"}})
+    with pytest.raises(InvalidInputError, match=r"got \[\"predict\"\]"):
+        decode_json({"inputs": [1], "params": {"method": ["predict"]}})
     with pytest.raises(InvalidInputError, match=r'"params" must be a JSON object'):
         decode_json({"inputs": [1], "params": ["temperature"]})
 

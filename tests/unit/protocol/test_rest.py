@@ -475,7 +475,12 @@ def test_booleans_and_numbers_do_not_mix(
             r'element 1 is "false" \(a string\); BOOL data must be JSON booleans',
         ),
         ("BYTES", ["a", 1], r"element 1 is 1 \(a number\); BYTES data must be JSON strings"),
-        ("BYTES", [None, "a"], r"element 0 is null \(null\); BYTES data must be JSON strings"),
+        # null is a missing value (the signature decides): the first non-string is named
+        (
+            "BYTES",
+            [None, 2],
+            r"element 1 is 2 \(a number\); BYTES data must be JSON strings or null",
+        ),
         (
             "BYTES",
             ["a", {"b64": "AA=="}],
@@ -1239,3 +1244,12 @@ def test_plain_requests_with_a_problem_get_the_checked_paths_message(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         decode_json(doc)
+
+
+def test_null_in_bytes_data_is_a_missing_value() -> None:
+    """Read as None, for the model's signature to accept or refuse as every entry point does."""
+    body = orjson.dumps(
+        {"inputs": [{"name": "city", "datatype": "BYTES", "shape": [3], "data": ["a", None, "b"]}]}
+    )
+    request = decode_infer_request(body, model_name="m", model_version=None, header_length=None)
+    assert request.inputs[0].data.tolist() == [b"a", None, b"b"]
