@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from seaway._version import __version__
-from seaway.errors import InvalidInputError
+from seaway.errors import InvalidInputError, NotFoundError, quoted
 from seaway.protocol import mlflow_scoring, rest
 from seaway.serving import logs
 from seaway.serving.auth import Authenticator, Scope
@@ -34,7 +34,7 @@ from seaway.serving.dataplane import DataPlane
 from seaway.serving.http.body import ClientDisconnected, read_body
 from seaway.serving.http.guard import Guard
 from seaway.serving.http.infer import InferEndpoint, infer_target
-from seaway.serving.http.openapi import DOCS_HTML, openapi_spec
+from seaway.serving.http.openapi import ServedModelDoc, docs_asset, docs_page, openapi_spec
 from seaway.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from seaway.serving.metrics import Metrics
 
@@ -173,10 +173,17 @@ def create_app(
         return Response(metrics.render(), media_type=METRICS_TYPE)
 
     async def openapi(request: Request) -> Response:
-        return _json(openapi_spec(__version__))
+        return _json(openapi_spec(__version__, _served(plane)))
 
     async def docs(request: Request) -> Response:
-        return HTMLResponse(DOCS_HTML)
+        return HTMLResponse(docs_page())
+
+    async def docs_file(request: Request) -> Response:
+        found = docs_asset(request.path_params["asset"])
+        if found is None:
+            raise NotFoundError(f"no file {quoted(request.path_params['asset'])} under /docs")
+        content, media = found
+        return Response(content, media_type=media, headers={"cache-control": "max-age=86400"})
 
     steps = Guard(authenticator=authenticator, metrics=metrics, access_log=options.access_log)
 
@@ -239,6 +246,7 @@ def create_app(
         Route("/metrics", guard(metrics_page, None), methods=["GET"]),
         Route("/openapi.json", guard(openapi, None), methods=["GET"]),
         Route("/docs", guard(docs, None), methods=["GET"]),
+        Route("/docs/{asset}", guard(docs_file, None), methods=["GET"]),
     ]
     router = Starlette(routes=routes)
     router.add_exception_handler(404, _not_found)
@@ -278,6 +286,21 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
         headers=getattr(exc, "headers", None),  # Starlette's ``Allow`` (RFC 9110)
         media_type=JSON,
     )
+
+
+def _served(plane: DataPlane) -> list[ServedModelDoc]:
+    """Each served model's default version, for the API description."""
+    docs = []
+    for name in sorted({m.name for m in plane.models}):
+        try:
+            model = plane.get(name)
+        except NotFoundError:  # unloaded since the list was taken
+            continue
+        meta = model.metadata()
+        signature = model.signature
+        columns = signature is not None and signature.input_format == "dataframe"
+        docs.append(ServedModelDoc(name, model.version, meta.inputs, meta.outputs, columns))
+    return docs
 
 
 def _model(request: Request) -> tuple[str, str | None]:
