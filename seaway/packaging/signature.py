@@ -146,7 +146,10 @@ class Signature(BaseModel):
                     f"{list(array.shape)}. Pass a DataFrame, a dict of columns or rows of "
                     f"{len(names)} values"
                 )
-            frame = pd.DataFrame(array, columns=names)
+            # one datatype for every column: each is cast to its own where no value changes
+            from seaway.packaging.matrix import matrix_columns  # it builds on this module
+
+            frame = pd.DataFrame(matrix_columns(array, self.inputs))
         frame = frame.rename(columns=str)
         _check_names(frame.columns, names, extra_ok=True)
         if len(frame.index) == 0:

@@ -22,6 +22,7 @@ from seaway.errors import (
     quoted,
 )
 from seaway.packaging.manifest import Manifest
+from seaway.packaging.matrix import matrix_columns
 from seaway.packaging.signature import (
     DEFAULT_OUTPUT_NAME,
     PROBA_OUTPUT_NAME,
@@ -233,7 +234,7 @@ class ServedModel:
                         f"columns in that order; got {quoted(first_name)} of shape "
                         f"{list(first.shape)}"
                     )
-                columns = {name: first[:, i] for i, name in enumerate(names)}
+                columns = matrix_columns(first, signature.inputs)  # each cast to its own type
             else:
                 known = set(names)
                 columns = {n: _column(a, n) if n in known else a for n, a in by_name.items()}
