@@ -74,7 +74,13 @@ def test_no_request_gets_a_server_error(server: Server) -> None:
                 f"body={str(case.body)[:200]!r} headers={case.headers} -> {response.text[:200]}"
             )
 
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # repository load/unload change what every later case is sent to (an unloaded model makes
+    # /ping a rightful 503): they have their own tests (test_hot_swap.py)
+    operations = [
+        operation
+        for result in schema.get_all_operations()
+        if "/v2/repository/models/" not in (operation := result.ok()).path
+    ]
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             run = settings(
