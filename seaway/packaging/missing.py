@@ -47,7 +47,8 @@ def missing_allowed(spec: TensorSpec) -> bool:
 def missing_mask(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
     """Where ``array`` holds NaN or None; None when it cannot hold either (ints, bools)."""
     if array.dtype.kind == "f":
-        return np.isnan(array)
+        mask: np.ndarray[Any, Any] = np.isnan(array)
+        return mask
     if array.dtype.kind == "O":
         return np.asarray(pd.isna(array), dtype=bool)
     return None

@@ -608,7 +608,11 @@ def _to_binary(tensor: Tensor) -> bytes:
 
 
 def _tensor_metadata(meta: TensorMetadata) -> dict[str, Any]:
-    doc = {"name": meta.name, "datatype": meta.datatype.value, "shape": list(meta.shape)}
+    doc: dict[str, Any] = {
+        "name": meta.name,
+        "datatype": meta.datatype.value,
+        "shape": list(meta.shape),
+    }
     if meta.parameters:
         doc["parameters"] = dict(meta.parameters)
     return doc

@@ -1,7 +1,9 @@
 """A loaded model: the package's predictor behind its signature.
 
-``Model.predict`` accepts numpy arrays, DataFrames, dicts of arrays or lists, checks them against
-the signature (``InvalidInputError`` names what is wrong) and returns numpy arrays.
+``Model.predict`` accepts numpy arrays, DataFrames, dicts of arrays or lists, lists of records,
+checks them against the signature (``InvalidInputError`` names what is wrong: no rows, a missing
+value where the model takes none, a wrong type) exactly as the server and batch do, and returns
+numpy arrays.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ class Model:
     @property
     def flavor(self) -> str:
         return self._package.manifest.flavor
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """A classifier's class labels in ``predict_proba``'s column order (None: not a
+        classifier, or a package logged before they were recorded)."""
+        signature = self.signature
+        return None if signature is None or signature.classes is None else list(signature.classes)
 
     @property
     def supports_proba(self) -> bool:
