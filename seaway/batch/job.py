@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from seaway.batch.inputs import BatchInputError, InputFile, changed, resolve_inputs
-from seaway.batch.local import Chunk, WorkerSpec, run_local, usable_cores
+from seaway.batch.local import Chunk, Span, Work, WorkerSpec, run_local, usable_cores
 from seaway.batch.output import ChunkStats, OutputFolder
 from seaway.batch.progress import Progress, Silent
-from seaway.batch.readers import columns_of, read_chunks, row_count
+from seaway.batch.readers import columns_of, plan_spans, read_chunks, row_count, row_groups
 from seaway.errors import ConflictError, InvalidInputError, NotFoundError
 from seaway.registry import Registry
 from seaway.registry.jobs import BatchJob
@@ -249,14 +249,16 @@ def _execute(
         on_idle()
 
     try:
-        chunks = _chunks(spec, files, options.chunk_rows, done)
         if options.engine == "ray":
             from seaway.batch.ray_engine import run_ray
 
             # no --workers: as many actors as the cluster has CPUs
+            chunks = _chunks(spec, files, options.chunk_rows, done)
             run_ray(chunks, spec, options.workers, on_chunk, address=options.ray_address)
         else:
-            run_local(chunks, spec, options.workers or usable_cores(), on_chunk, on_idle)
+            workers = options.workers or usable_cores()
+            work = _work(spec, files, options.chunk_rows, done, workers)
+            run_local(work, spec, workers, on_chunk, on_idle)
     except BaseException as exc:
         progress.close()
         totals = _recount(folder, totals)
@@ -324,6 +326,40 @@ def _chunks(
     columns = list(spec.columns)
     for file_index, file in enumerate(files):
         skip = {chunk for (index, chunk) in done if index == file_index}
+        text = columns if file.format == "csv" else ()
+        for chunk, table in read_chunks(file, columns, text, chunk_rows, skip):
+            yield Chunk(file_index, file.url, chunk, chunk * chunk_rows, table)
+
+
+#: the most chunks in one span a local worker reads itself: the driver hears of a span's chunks
+#: when the span is done, so this bounds how far the job's progress may lag
+MAX_SPAN_CHUNKS = 16
+
+
+def _work(
+    spec: WorkerSpec,
+    files: list[InputFile],
+    chunk_rows: int,
+    done: dict[tuple[int, int], ChunkStats],
+    workers: int,
+) -> Iterator[Work]:
+    """The local engine's work, in input order: spans of Parquet chunks, which the workers read
+    themselves (planned here from the files' metadata alone), and the chunks of other formats,
+    read here. Spans are short enough that every worker gets several (about four each)."""
+    columns = list(spec.columns)
+    layouts = {
+        index: row_groups(file) for index, file in enumerate(files) if file.format == "parquet"
+    }
+    skips = {index: {chunk for (i, chunk) in done if i == index} for index in range(len(files))}
+    todo = sum(-(-sum(groups) // chunk_rows) - len(skips[i]) for i, groups in layouts.items())
+    longest = max(1, min(MAX_SPAN_CHUNKS, -(-todo // (4 * workers))))
+    use_threads = spec.threads > 1
+    for file_index, file in enumerate(files):
+        skip = skips[file_index]
+        if file.format == "parquet":
+            for first, stop in plan_spans(layouts[file_index], chunk_rows, skip, longest):
+                yield Span(file_index, file, first, stop, chunk_rows, spec.columns, use_threads)
+            continue
         text = columns if file.format == "csv" else ()
         for chunk, table in read_chunks(file, columns, text, chunk_rows, skip):
             yield Chunk(file_index, file.url, chunk, chunk * chunk_rows, table)

@@ -1,16 +1,22 @@
-"""The local engine: the driver reads chunks, worker processes score and commit them.
+"""The local engine: worker processes read, score and commit chunks; the driver hands them out.
 
 Each worker loads the model once and writes its own parts, so predictions never travel back to the
-driver; only a chunk's counts do. Chunks travel to the workers as Arrow files in memory
-(``handoff.py``), not through the pool's pipe. At most two chunks per worker are in flight (one
-being scored, one waiting), which bounds memory by chunk size and workers, whatever the input's
-size. Workers are forked from the driver with the model loaded where that is safe, else spawned
-(``_start_pool``).
+driver; only a chunk's counts do. Parquet chunks are read by the workers themselves: the driver
+sends a ``Span`` (a file and a range of chunk indices, planned from the file's metadata), and the
+worker reads, scores and commits those chunks one by one, so the driver decodes nothing and no
+table crosses between processes (with a cheap model, decoding and handing off every chunk in the
+one driver was what the workers waited for). Chunks of CSV and JSON Lines files, which cannot be
+found without reading the file from the top, are read by the driver and travel to the workers as
+Arrow files in memory (``handoff.py``), not through the pool's pipe. At most two items per worker
+are in flight (one being worked on, one waiting), which bounds memory by chunk size and workers,
+whatever the input's size. Workers are forked from the driver with the model loaded where that is
+safe, else spawned (``_start_pool``).
 
 A job told to stop (Ctrl-C, SIGTERM, the scheduler) or failing hands out no more chunks and waits
 for the ones being scored to commit, as long as one of them finishes every ``STOP_GRACE_S``
-seconds; a worker stuck in its model (or a second signal) does not hold it up beyond that: the
-workers are killed, and the chunks they held are scored again on resume (``_stop``).
+seconds; a worker in the middle of a span stops after the chunk it is scoring (the driver sets a
+shared event). A worker stuck in its model (or a second signal) does not hold it up beyond that:
+the workers are killed, and the chunks they held are scored again on resume (``_stop``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from seaway.batch.handoff import Handoff, HandoffFolder
+from seaway.batch.inputs import InputFile
 from seaway.batch.output import ChunkStats, OutputFolder
+from seaway.batch.readers import read_span
 from seaway.batch.scoring import Scorer, score
 from seaway.errors import BatchWorkerError, RowRejectedError
 
@@ -91,6 +99,20 @@ class Chunk:
     table: Any  # pyarrow.Table
 
 
+@dataclass(frozen=True)
+class Span:
+    """Chunks ``first`` to ``stop - 1`` of a Parquet file, read by the worker that scores them."""
+
+    file_index: int
+    file: InputFile
+    first: int
+    stop: int
+    chunk_rows: int
+    columns: tuple[str, ...]
+    #: let Arrow decode columns on several threads (a worker with more than one core's share)
+    use_threads: bool = False
+
+
 _state: dict[str, Any] = {}
 ChunkResult = tuple[int, int, ChunkStats]
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -111,9 +133,10 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _init_worker(spec: WorkerSpec) -> None:
+def _init_worker(spec: WorkerSpec, stop: Any = None) -> None:
     """A spawned worker: a fresh interpreter that loads the model itself."""
     _ignore_stop_signals()
+    _state["stop"] = stop
     try:
         scorer, folder = build_limited(spec, spec.threads)
     except Exception as exc:  # kept for the first chunk: an initializer error kills the pool
@@ -124,9 +147,10 @@ def _init_worker(spec: WorkerSpec) -> None:
     gc.freeze()  # the model stays: full collections need not walk it
 
 
-def _init_forked(threads: int, driver: int) -> None:
+def _init_forked(threads: int, driver: int, stop: Any = None) -> None:
     """A forked worker: the driver's copy, the model loaded already."""
     _ignore_stop_signals()
+    _state["stop"] = stop
     _die_with(driver)
     limit_threads(threads)  # the OpenMP runtime is loaded: threadpoolctl reaches it
     gc.collect()
@@ -212,32 +236,72 @@ class SharedChunk:
     table: Handoff
 
 
-def _work(shared: SharedChunk) -> ChunkResult:
+def _work(shared: SharedChunk) -> list[ChunkResult]:
     table = shared.table.take()  # first: the file is unlinked whatever happens next
     if "error" in _state:
         raise _state["error"]  # the model did not load: say why, not "a worker died"
     chunk = Chunk(shared.file_index, shared.file_url, shared.index, shared.first_row, table)
-    return score_and_commit(_state["scorer"], _state["folder"], _state["on_error"], chunk)
+    return [score_and_commit(_state["scorer"], _state["folder"], _state["on_error"], chunk)]
+
+
+def _work_span(span: Span) -> list[ChunkResult]:
+    """Read, score and commit a span's chunks in order, until the driver says stop."""
+    if "error" in _state:
+        raise _state["error"]
+    stop = _state.get("stop")
+    results: list[ChunkResult] = []
+    if stop is not None and stop.is_set():  # queued before the stop: never started
+        return results
+    tables = read_span(
+        span.file,
+        span.columns,
+        span.chunk_rows,
+        span.first,
+        span.stop,
+        use_threads=span.use_threads,
+    )
+    with contextlib.closing(tables):
+        for index, table in tables:
+            chunk = Chunk(span.file_index, span.file.url, index, index * span.chunk_rows, table)
+            del table
+            results.append(
+                score_and_commit(_state["scorer"], _state["folder"], _state["on_error"], chunk)
+            )
+            del chunk
+            if stop is not None and stop.is_set():
+                break
+    return results
+
+
+Work = Chunk | Span
+Results = list[ChunkResult]
 
 
 def run_local(
-    chunks: Iterator[Chunk],
+    chunks: Iterator[Work],
     spec: WorkerSpec,
     workers: int,
     on_chunk: Callable[[int, int, ChunkStats], None],
     on_idle: Callable[[], None] | None = None,
 ) -> None:
-    """Score every chunk with ``workers`` processes; ``on_chunk`` hears of each commit, and
-    ``on_idle`` is called every ``IDLE_S`` seconds while no chunk finishes (a heartbeat; what it
-    raises, such as the scheduler's cancellation, stops the job as Ctrl-C does: a job whose
-    worker is stuck still hears it)."""
-    pool = _start_pool(spec, workers)
-    pending: dict[Future[ChunkResult], tuple[int, int]] = {}  # -> (file, chunk)
-    handoff = HandoffFolder()
+    """Score every chunk (a chunk read by the driver, or a span of chunks the worker reads) with
+    ``workers`` processes; ``on_chunk`` hears of each commit, and ``on_idle`` is called every
+    ``IDLE_S`` seconds while no chunk finishes (a heartbeat; what it raises, such as the
+    scheduler's cancellation, stops the job as Ctrl-C does: a job whose worker is stuck still
+    hears it)."""
+    pool, stop = _start_pool(spec, workers)
+    pending: dict[Future[Results], tuple[int, int]] = {}  # -> (file, first chunk)
+    handoff: HandoffFolder | None = None  # made for the first chunk read here, if any
     try:
         for chunk in chunks:
             while len(pending) >= 2 * workers:
-                _collect(pending, on_chunk, on_idle)
+                _collect(pending, on_chunk, on_idle, stop)
+            if isinstance(chunk, Span):
+                future = pool.submit(_work_span, chunk)
+                pending[future] = (chunk.file_index, chunk.first)
+                continue
+            if handoff is None:
+                handoff = HandoffFolder()
             shared = SharedChunk(
                 chunk.file_index,
                 chunk.file_url,
@@ -248,21 +312,25 @@ def run_local(
             pending[pool.submit(_work, shared)] = (chunk.file_index, chunk.index)
             del chunk  # the handoff file holds it now
         while pending:
-            _collect(pending, on_chunk, on_idle)
+            _collect(pending, on_chunk, on_idle, stop)
     except BaseException:
-        _stop(pool, pending)
+        _stop(pool, pending, stop)
         raise
     finally:
-        handoff.close()
+        if handoff is not None:
+            handoff.close()
         _state.clear()  # a forking driver's copy of the model
     pool.shutdown(wait=True)
 
 
-def _stop(pool: ProcessPoolExecutor, pending: dict[Future[ChunkResult], tuple[int, int]]) -> None:
+def _stop(
+    pool: ProcessPoolExecutor, pending: dict[Future[Results], tuple[int, int]], stop: Any
+) -> None:
     """Stop after a failure or an interruption: no chunk starts any more; those being scored may
     finish and commit (the job's record counts them from the folder) while they make progress.
     A worker stuck in its model, or a second Ctrl-C or SIGTERM, gets the workers killed instead,
     so that the job always ends and can be resumed."""
+    stop.set()  # a worker in a span stops after its chunk
     for future in pending:
         future.cancel()  # not started: never scored
     running = [future for future in pending if not future.done()]
@@ -288,8 +356,10 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
             process.kill()
 
 
-def _start_pool(spec: WorkerSpec, workers: int) -> ProcessPoolExecutor:
-    """Workers forked from the driver with the model loaded once, where that is safe; else
+def _start_pool(spec: WorkerSpec, workers: int) -> tuple[ProcessPoolExecutor, Any]:
+    """The pool, and the event that tells its workers to stop after their current chunk.
+
+    Workers forked from the driver with the model loaded once, where that is safe; else
     spawned, each loading the model itself.
 
     A spawned worker spends over a second importing scikit-learn and skops and loading the model
@@ -312,24 +382,29 @@ def _start_pool(spec: WorkerSpec, workers: int) -> ProcessPoolExecutor:
         scorer, folder = spec.build()  # a model that cannot load fails here, before any work
         if threading.active_count() == 1:  # loading started no thread after all
             _state.update(scorer=scorer, folder=folder, on_error=spec.on_error)
+            context = multiprocessing.get_context("fork")
+            stop = context.Event()
             pool = ProcessPoolExecutor(
                 max_workers=workers,
-                mp_context=multiprocessing.get_context("fork"),
+                mp_context=context,
                 initializer=_init_forked,
-                initargs=(spec.threads, os.getpid()),
+                initargs=(spec.threads, os.getpid(), stop),
             )
             with warnings.catch_warnings():
                 # Python 3.12+ warns of any thread, native ones too (BLAS, Arrow); see above
                 warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
                 pool.submit(int).result()  # fork every worker now, before the driver reads
-            return pool
+            return pool, stop
         del scorer, folder
-    return ProcessPoolExecutor(
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=context,
         initializer=_init_worker,
-        initargs=(spec,),
+        initargs=(spec, stop),
     )
+    return pool, stop
 
 
 def _forkable(spec: WorkerSpec) -> bool:
@@ -342,11 +417,11 @@ def _forkable(spec: WorkerSpec) -> bool:
 
 
 def _wait(
-    futures: Iterable[Future[ChunkResult]],
+    futures: Iterable[Future[Results]],
     on_idle: Callable[[], None] | None,
     *,
     every: bool = False,
-) -> set[Future[ChunkResult]]:
+) -> set[Future[Results]]:
     """The first futures done (every one, with ``every``), calling ``on_idle`` meanwhile."""
     futures = list(futures)
     while True:
@@ -360,16 +435,19 @@ def _wait(
 
 
 def _collect(
-    pending: dict[Future[ChunkResult], tuple[int, int]],
+    pending: dict[Future[Results], tuple[int, int]],
     on_chunk: Callable[[int, int, ChunkStats], None],
     on_idle: Callable[[], None] | None = None,
+    stop: Any = None,
 ) -> None:
     """Hand on what is done. After a failure, wait for the chunks being scored (they commit
-    anyway: their counts belong in the job record) and raise the earliest chunk's error, so
-    ``--on-error fail`` names the first rejected row in input order, whichever worker was
-    quicker."""
+    anyway: their counts belong in the job record; a span stops after its current chunk) and
+    raise the earliest chunk's error, so ``--on-error fail`` names the first rejected row in
+    input order among those scored, whichever worker was quicker."""
     done = _wait(pending, on_idle)
     if any(future.exception() is not None for future in done):
+        if stop is not None:
+            stop.set()
         for future in pending:
             future.cancel()  # not started: never scored
         done = _wait(pending, on_idle, every=True)
@@ -380,7 +458,8 @@ def _collect(
     for future in sorted(done, key=pending.__getitem__):
         del pending[future]
         if not future.cancelled() and future.exception() is None:
-            on_chunk(*future.result())
+            for result in future.result():
+                on_chunk(*result)
     if failed:
         error = failed[0].exception()
         if isinstance(error, BrokenProcessPool):

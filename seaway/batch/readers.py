@@ -5,7 +5,10 @@ the reader's own block sizes: that is what lets a resumed job skip the chunks it
 produce the same parts. Memory stays at about one chunk per reader.
 
 - Parquet: ``ParquetFile.iter_batches`` over only the columns needed; a resumed job starts at the
-  row group holding its first missing chunk instead of the top of the file.
+  row group holding its first missing chunk instead of the top of the file. The local engine's
+  workers read their own Parquet chunks: the driver cuts each file into spans of consecutive
+  chunks from its metadata alone (``plan_spans``), and a worker reads one span's rows
+  (``read_span``), so no chunk is decoded in the driver or copied between processes.
 - CSV: pyarrow's streaming reader, the model's columns read as text so that a bad value becomes a
   rejected row, not a failed job (scoring converts and checks them).
 - JSON Lines: pandas' chunked reader, which keeps mixed-type values for the same reason.
@@ -14,7 +17,7 @@ produce the same parts. Memory stays at about one chunk per reader.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -94,8 +97,105 @@ def read_chunks(
         handle.close()
 
 
+def row_groups(file: InputFile) -> list[int]:
+    """The rows of each of a Parquet file's row groups, from its metadata alone."""
+    pa = pyarrow_modules()
+    try:
+        with file.open() as handle:
+            meta = pa.parquet.ParquetFile(handle).metadata
+            return [meta.row_group(group).num_rows for group in range(meta.num_row_groups)]
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise BatchInputError(f"cannot read {file.url}: {exc}") from exc
+
+
+def plan_spans(
+    groups: Sequence[int], chunk_rows: int, skip: Container[int], max_chunks: int
+) -> list[tuple[int, int]]:
+    """A Parquet file's chunks still to do, as ranges ``[first, stop)`` of chunk indices.
+
+    A span never holds a chunk in ``skip`` and has at most ``max_chunks`` chunks. A worker
+    reading a span decodes its first row group from the top (Parquet cannot start mid-group),
+    so a span longer than half of ``max_chunks`` ends where a row group starts, when one
+    starts there: the next span then drops as few rows as the file's layout allows.
+    """
+    max_chunks = max(1, max_chunks)
+    total = sum(groups)
+    starts = set()  # for each row group, the first chunk whose first row is in it
+    row = 0
+    for rows in groups:
+        if rows:
+            starts.add(-(-row // chunk_rows))
+        row += rows
+    spans: list[tuple[int, int]] = []
+    first: int | None = None
+    for chunk in range(-(-total // chunk_rows)):
+        if chunk in skip:
+            if first is not None:
+                spans.append((first, chunk))
+                first = None
+            continue
+        if first is not None:
+            length = chunk - first
+            if length >= max_chunks or (chunk in starts and 2 * length >= max_chunks):
+                spans.append((first, chunk))
+                first = None
+        if first is None:
+            first = chunk
+    if first is not None:
+        spans.append((first, -(-total // chunk_rows)))
+    return spans
+
+
+def read_span(
+    file: InputFile,
+    columns: Sequence[str],
+    chunk_rows: int,
+    first: int,
+    stop: int,
+    *,
+    use_threads: bool = False,
+) -> Iterator[tuple[int, Any]]:
+    """``(chunk index, pyarrow.Table)`` for chunks ``first`` to ``stop - 1`` of a Parquet file:
+    the same tables ``read_chunks`` gives for them, read from the row groups that hold them."""
+    pa = pyarrow_modules()
+    try:
+        handle = file.open()
+    except (OSError, ValueError) as exc:
+        raise BatchInputError(f"cannot read {file.url}: {exc}") from exc
+    try:
+        parquet = pa.parquet.ParquetFile(handle, buffer_size=_BLOCK_BYTES, pre_buffer=False)
+        meta = parquet.metadata
+        begin, end = first * chunk_rows, min(stop * chunk_rows, meta.num_rows)
+        groups: list[int] = []
+        start_row = row = 0
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows
+            if row + rows > begin and row < end:
+                if not groups:
+                    start_row = row
+                groups.append(group)
+            row += rows
+        if not groups:
+            return
+        blocks = parquet.iter_batches(
+            batch_size=chunk_rows, row_groups=groups, columns=list(columns), use_threads=use_threads
+        )
+        # the chunks before ``first`` in the first row group are decoded (no way around it) but
+        # never assembled
+        for index, table in _rechunk(pa, blocks, chunk_rows, start_row, range(first)):
+            if index >= stop:
+                break
+            yield index, table
+    except BatchInputError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise BatchInputError(f"cannot read {file.url}: {exc}") from exc
+    finally:
+        handle.close()
+
+
 def _rechunk(
-    pa: Any, blocks: Iterator[Any], chunk_rows: int, first_row: int, skip: set[int] | frozenset[int]
+    pa: Any, blocks: Iterator[Any], chunk_rows: int, first_row: int, skip: Container[int]
 ) -> Iterator[tuple[int, Any]]:
     """Cut blocks of any size into chunks aligned on multiples of ``chunk_rows``."""
     pending: list[Any] = []

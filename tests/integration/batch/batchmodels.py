@@ -63,3 +63,16 @@ class Stuck(seaway.PythonModel):
         os.replace(path + ".tmp", path)
         threading.Event().wait()
         raise AssertionError("unreachable")
+
+
+class Gated(seaway.PythonModel):
+    """With SEAWAY_TEST_GATE set, each call first creates GATE.called, then waits until the file
+    GATE exists: a job held running until a test lets it go. Without it, adds a and b."""
+
+    def predict(self, inputs: Any) -> Any:
+        gate = os.environ.get("SEAWAY_TEST_GATE")
+        if gate is not None:
+            open(gate + ".called", "a").close()
+            while not os.path.exists(gate):
+                time.sleep(0.01)
+        return (inputs["a"] + inputs["b"]).to_numpy()

@@ -93,7 +93,7 @@ PROBE = "id(__import__('seaway.batch.local', fromlist=['_state'])._state.get('sc
 found = {}
 
 def check(name, worker_spec):
-    pool = local._start_pool(worker_spec, 1)
+    pool, _ = local._start_pool(worker_spec, 1)
     try:
         # a forked worker holds the driver's very model object (ids survive a fork); a spawned
         # one loaded its own, and the driver loaded none
@@ -135,7 +135,7 @@ def test_forked_workers_die_with_a_killed_driver(packages: dict[str, str], tmp_p
 import json, os, signal, sys
 from seaway.batch import local
 
-pool = local._start_pool(spec(sys.argv[1], "sklearn", sys.argv[2]), 2)
+pool, _ = local._start_pool(spec(sys.argv[1], "sklearn", sys.argv[2]), 2)
 pids = sorted({pool.submit(os.getpid).result() for _ in range(8)})
 print(json.dumps(pids), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import batchmodels
 import httpx
 import numpy as np
 import pandas as pd
@@ -322,43 +323,58 @@ def test_scheduler_processes_racing_run_each_occurrence_once(
 
 @pytest.mark.parametrize(("signals", "status"), [(1, "succeeded"), (2, "interrupted")])
 def test_sigterm_lets_the_running_job_finish_and_a_second_interrupts_it(
-    registry: Registry,
-    model: str,
-    tmp_path: Path,
-    tabular: tuple[pd.DataFrame, np.ndarray],
-    signals: int,
-    status: str,
+    registry: Registry, tmp_path: Path, signals: int, status: str
 ) -> None:
-    frame = pd.concat([tabular[0]] * 15, ignore_index=True)  # 3000 rows, 300 chunks of 10
+    """The job is held in its model's call (a gate) until the signals were handled, so how fast
+    it would otherwise run does not matter."""
+    batchmodels.register(batchmodels.Gated(), "gated", registry)
+    data = tmp_path / "data"
+    data.mkdir()
+    batchmodels.frame(3000).to_parquet(data / "part-0.parquet", index=False)
     create_schedule(
         registry,
         "yearly",
         cron="0 0 1 1 *",
-        model=model,
-        input=str(write_input(tmp_path / "data", frame, rows=len(frame))),
+        model="models:/gated/1",
+        input=str(data),
         output=str(tmp_path / "preds" / "{yyyy}"),
-        options={"workers": 1, "chunk_rows": 10},
+        options={"workers": 1, "chunk_rows": 10, "trusted": True},
     )
     backdate(registry, "yearly", datetime.now(UTC) - timedelta(days=800))
+    gate = tmp_path / "gate"
     process = subprocess.Popen(
         [sys.executable, "-m", "seaway", "scheduler", "--poll-interval", "0.2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "SEAWAY_TEST_GATE": str(gate)},
     )
+    lines: list[str] = []
     try:
-        wait_for(lambda: [j for j in jobs(registry) if j.rows_in > 0], timeout=120)
-        for _ in range(signals):
+        deadline = time.monotonic() + 120
+        while not Path(f"{gate}.called").exists():  # the job is in its model's call
+            assert process.poll() is None and time.monotonic() < deadline, "never called"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.stdout is not None
+        for line in process.stdout:  # until the scheduler has heard the first signal
+            lines.append(line)
+            if "stopping after the running job" in line:
+                break
+        if signals == 2:
             process.send_signal(signal.SIGTERM)
-            time.sleep(0.2)
-        output = process.communicate(timeout=120)[0]
+        else:
+            gate.touch()
+        output = "".join(lines) + process.communicate(timeout=120)[0]
     finally:
+        gate.touch()
         if process.poll() is None:
             process.kill()
+            process.communicate()
     assert process.returncode == 0, output
     (job,) = jobs(registry)
     assert job.status.value == status, output
-    assert (job.rows_in == len(frame)) is (status == "succeeded"), job
+    assert (job.rows_in == 3000) is (status == "succeeded"), job
     assert "stopping after the running job" in output
 
 
