@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from seaway.batch.inputs import BatchInputError, InputFile, changed, resolve_inputs
+from seaway.batch.inputs import InputFile, changed, resolve_inputs
 from seaway.batch.local import Chunk, Span, Work, WorkerSpec, run_local, usable_cores
 from seaway.batch.output import ChunkStats, OutputFolder
 from seaway.batch.progress import Progress, Silent
 from seaway.batch.readers import columns_of, plan_spans, read_chunks, row_count, row_groups
-from seaway.errors import ConflictError, InvalidInputError, NotFoundError
+from seaway.errors import BatchInputError, ConflictError, InvalidInputError, NotFoundError
 from seaway.registry import Registry
 from seaway.registry.jobs import BatchJob
 from seaway.registry.uri import is_model_uri, parse_model_uri, uri_hint

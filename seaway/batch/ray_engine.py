@@ -75,7 +75,6 @@ from pathlib import Path
 from typing import Any
 
 from seaway.batch.local import (
-    BatchWorkerError,
     Chunk,
     ChunkResult,
     WorkerSpec,
@@ -85,7 +84,7 @@ from seaway.batch.local import (
 )
 from seaway.batch.output import ChunkStats, OutputFolder
 from seaway.batch.scoring import Scorer
-from seaway.errors import ConfigError, MissingDependencyError, SeawayError
+from seaway.errors import BatchWorkerError, ConfigError, MissingDependencyError, SeawayError
 from seaway.packaging.manifest import MANIFEST_NAME
 
 log = logging.getLogger("seaway.batch")

@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from seaway.batch.inputs import BatchInputError, InputFile
-from seaway.errors import MissingDependencyError
+from seaway.batch.inputs import InputFile
+from seaway.errors import BatchInputError, MissingDependencyError
 
 _BLOCK_BYTES = 4 << 20
 

@@ -38,15 +38,12 @@ from seaway.errors import (
     ModelLoadError,
     ModelOutOfMemoryError,
     ModelUnavailableError,
-)
-from seaway.runtime.deadlines import Deadlines
-from seaway.runtime.replica import (
-    Replica,
     ReplicaCrashedError,
     ReplicaDiedError,
-    ReplicaSpec,
     ReplicaTimeoutError,
 )
+from seaway.runtime.deadlines import Deadlines
+from seaway.runtime.replica import Replica, ReplicaSpec
 
 log = logging.getLogger("seaway.runtime.pool")
 

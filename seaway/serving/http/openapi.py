@@ -17,30 +17,31 @@ from typing import Any
 
 from seaway.protocol.types import TensorMetadata
 
+_DATATYPE: dict[str, Any] = {
+    "type": "string",
+    "enum": [
+        "BOOL",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "FP16",
+        "FP32",
+        "FP64",
+        "BYTES",
+    ],
+}
 _TENSOR = {
     "type": "object",
     "required": ["name", "shape", "datatype"],
     "properties": {
         "name": {"type": "string"},
         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "datatype": {
-            "type": "string",
-            "enum": [
-                "BOOL",
-                "UINT8",
-                "UINT16",
-                "UINT32",
-                "UINT64",
-                "INT8",
-                "INT16",
-                "INT32",
-                "INT64",
-                "FP16",
-                "FP32",
-                "FP64",
-                "BYTES",
-            ],
-        },
+        "datatype": _DATATYPE,
         "parameters": {"type": "object"},
         "data": {"description": "row-major values, nested or flat", "type": "array", "items": {}},
     },
@@ -243,7 +244,7 @@ def _matrix(model: ServedModelDoc) -> dict[str, Any]:
                 "minItems": 2,
                 "maxItems": 2,
             },
-            "datatype": _TENSOR["properties"]["datatype"],
+            "datatype": _DATATYPE,
             "data": {"type": "array", "items": {}},
             "parameters": {"type": "object"},
         },
