@@ -148,13 +148,13 @@ def _init_worker(spec: WorkerSpec, stop: Any = None) -> None:
 
 
 def _init_forked(threads: int, driver: int, stop: Any = None) -> None:
-    """A forked worker: the driver's copy, the model loaded already."""
+    """A forked worker: the driver's copy, the model loaded already (and its objects frozen by
+    the driver before the fork: collecting them here would write to, and so copy, every page
+    that holds one)."""
     _ignore_stop_signals()
     _state["stop"] = stop
     _die_with(driver)
     limit_threads(threads)  # the OpenMP runtime is loaded: threadpoolctl reaches it
-    gc.collect()
-    gc.freeze()
 
 
 def _die_with(driver: int) -> None:
@@ -289,6 +289,7 @@ def run_local(
     ``IDLE_S`` seconds while no chunk finishes (a heartbeat; what it raises, such as the
     scheduler's cancellation, stops the job as Ctrl-C does: a job whose worker is stuck still
     hears it)."""
+    frozen = gc.get_freeze_count()
     pool, stop = _start_pool(spec, workers)
     pending: dict[Future[Results], tuple[int, int]] = {}  # -> (file, first chunk)
     handoff: HandoffFolder | None = None  # made for the first chunk read here, if any
@@ -313,6 +314,7 @@ def run_local(
             del chunk  # the handoff file holds it now
         while pending:
             _collect(pending, on_chunk, on_idle, stop)
+        pool.shutdown(wait=True)
     except BaseException:
         _stop(pool, pending, stop)
         raise
@@ -320,7 +322,8 @@ def run_local(
         if handoff is not None:
             handoff.close()
         _state.clear()  # a forking driver's copy of the model
-    pool.shutdown(wait=True)
+        if not frozen and gc.get_freeze_count():
+            gc.unfreeze()  # frozen for the fork (_start_pool): the driver may collect them again
 
 
 def _stop(
@@ -382,6 +385,10 @@ def _start_pool(spec: WorkerSpec, workers: int) -> tuple[ProcessPoolExecutor, An
         scorer, folder = spec.build()  # a model that cannot load fails here, before any work
         if threading.active_count() == 1:  # loading started no thread after all
             _state.update(scorer=scorer, folder=folder, on_error=spec.on_error)
+            # the workers share the driver's pages until one writes to them: a collection in
+            # each would (it writes to every object it visits), so collect once, here
+            gc.collect()
+            gc.freeze()
             context = multiprocessing.get_context("fork")
             stop = context.Event()
             pool = ProcessPoolExecutor(

@@ -162,3 +162,30 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")
+
+
+def test_forked_workers_leave_the_drivers_objects_uncollected(
+    packages: dict[str, str], tmp_path: Path
+) -> None:
+    """The driver collects and freezes once before forking; a worker that collected on its own
+    would write to (and so copy) every page holding one of the model's objects."""
+    script = """
+import gc, json, sys
+from seaway.batch import local
+
+pool, _ = local._start_pool(spec(sys.argv[1], "sklearn", sys.argv[2]), 1)
+child = pool.submit(eval, "(__import__('gc').get_stats()[2]['collections'], "
+                    "__import__('gc').get_freeze_count())").result()
+driver = (gc.get_stats()[2]["collections"], gc.get_freeze_count())
+pool.shutdown()
+local._state.clear()
+gc.unfreeze()
+local.run_local(iter(()), spec(sys.argv[1], "sklearn", sys.argv[2]), 1, print)
+print(json.dumps({"child": child, "driver": driver, "after": gc.get_freeze_count()}))
+"""
+    found = _python(script, packages["sklearn"], str(tmp_path / "out"))
+    child_collections, child_frozen = found["child"]
+    driver_collections, driver_frozen = found["driver"]
+    assert child_frozen > 0 and driver_frozen > 0  # frozen before the fork
+    assert child_collections == driver_collections  # the worker collected nothing since
+    assert found["after"] == 0  # the driver's objects are collectable again after the job
