@@ -374,7 +374,7 @@ def cast_to(array: np.ndarray[Any, Any], datatype: Datatype, name: str) -> np.nd
     if array.dtype.kind in "OUS":
         try:
             converted = array.astype(target)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidInputError(
                 f"input {name!r} holds values that are not {datatype.value}: {exc}"
             ) from exc
@@ -382,12 +382,31 @@ def cast_to(array: np.ndarray[Any, Any], datatype: Datatype, name: str) -> np.nd
     if np.can_cast(array.dtype, target, casting="same_kind") or (
         array.dtype.kind in "biu" and target.kind in "iuf"
     ):
+        if (
+            target.kind in "iu"
+            and array.dtype.kind in "iu"
+            and not np.can_cast(array.dtype, target)
+        ):
+            _check_int_range(array, datatype, name)  # a narrowing cast would wrap silently
         return array.astype(target)
     got = Datatype.from_numpy(array.dtype).value
     raise InvalidInputError(
         f"input {name!r} has {got} values but the model expects {datatype.value}; "
         f"casting would lose information"
     )
+
+
+def _check_int_range(array: np.ndarray[Any, Any], datatype: Datatype, name: str) -> None:
+    """Refuse integers the target type cannot hold (300 as INT8 would become 44)."""
+    if not array.size:
+        return
+    info = np.iinfo(datatype.numpy_dtype)
+    low, high = int(array.min()), int(array.max())
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        raise InvalidInputError(
+            f"input {name!r} holds {bad}, outside {datatype.value}'s range [{info.min}, {info.max}]"
+        )
 
 
 def example_to_json(sample: Any, signature: Signature) -> dict[str, Any]:

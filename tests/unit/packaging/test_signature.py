@@ -93,6 +93,18 @@ def test_safe_casts_are_made_and_lossy_ones_refused() -> None:
         int_sig.coerce(np.ones((1, 3)))
 
 
+def test_integers_out_of_the_inputs_range_are_refused_not_wrapped() -> None:
+    small = infer_signature(np.zeros((2, 2), dtype=np.int8))
+    assert small.coerce(np.array([[1, -128]])).tolist() == [[1, -128]]
+    with pytest.raises(InvalidInputError, match=r"holds 300, outside INT8's range \[-128, 127\]"):
+        small.coerce(np.array([[300, 1]]))  # astype would make it 44
+    unsigned = infer_signature(np.zeros((2, 2), dtype=np.uint8))
+    with pytest.raises(InvalidInputError, match="holds -1, outside UINT8"):
+        unsigned.coerce(np.array([[-1, 1]]))  # astype would make it 255
+    with pytest.raises(InvalidInputError, match="not INT8"):
+        small.coerce(np.array([["300", "1"]], dtype=object))  # OverflowError, not a 500
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
