@@ -16,8 +16,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     write = terminalreporter.write_line
     terminalreporter.section("documentation examples")
     write(f"{len(ran)} blocks ran ({len(set(tally['commands']))} shell commands)")
-    write(f"{len(set(tally['not_run']))} blocks marked not-run:")
-    for item in sorted(set(tally["not_run"])):
+    not_run = list(dict.fromkeys(tally["not_run"]))  # in page order, once each
+    write(f"{len(not_run)} blocks marked not-run:")
+    for item in not_run:
         write(f"  {item}")
-    skipped = sorted(set(tally["skipped_commands"]))
+    skipped = list(dict.fromkeys(tally["skipped_commands"]))
     write(f"{len(skipped)} shell commands marked not-run: {', '.join(skipped)}")

@@ -8,7 +8,9 @@ Used by ``test_docs_examples.py``. Every fenced block with a language is an exam
 - ``bash``: every line that is not a comment is a command; ``console``: every ``$ `` line is one,
   the lines after it being its output (not checked). A command goes on over lines while a quote is
   open or a line ends with ``\\``. Each runs with ``bash -eo pipefail`` and must exit 0; ``curl``
-  gets ``--fail-with-body`` so an HTTP error fails it too;
+  gets ``--fail-with-body`` so an HTTP error fails it too. Documented output that is JSON must
+  match the real output's shape (the same keys; values differ with the model); other output is
+  not checked;
 - ``yaml``: loaded by the checker the page's test gives (a config file is validated, not run).
 
 The blocks of one page run in order in one folder with its own ``SEAWAY_HOME`` (``.seaway``
@@ -33,6 +35,7 @@ followed by a block, or that matches no command, fails too.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -130,6 +133,7 @@ class Command:
     text: str
     line: int  # in the Markdown file
     skipped: str | None = None  # the not-run reason
+    output: str = ""  # what a console block shows after it
 
 
 def _complete(text: str) -> bool:
@@ -167,12 +171,46 @@ def commands(block: Block) -> list[Command]:
         reason = next(
             (why for prefix, why in block.skip_commands if text.lstrip().startswith(prefix)), None
         )
-        found.append(Command(text, block.line + 1 + first, reason))
         i += 1
+        output: list[str] = []
+        while block.lang == "console" and i < len(lines) and not lines[i].startswith("$ "):
+            output.append(lines[i])
+            i += 1
+        found.append(Command(text, block.line + 1 + first, reason, "\n".join(output).strip()))
     for prefix, _ in block.skip_commands:
         if not any(c.text.lstrip().startswith(prefix) for c in found):
             raise MarkerError(f"{block.id}: not-run-command {prefix!r} matches no command")
     return found
+
+
+def _shape(value: object) -> object:
+    """A JSON value's structure without its values: keys of objects, the first item of lists."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return None
+
+
+def check_output(command: Command, stdout: str) -> str | None:
+    """What differs between a command's documented JSON output and its real one, loosely: the
+    same keys at every level (values depend on the model, ids and times differ). Output that is
+    not JSON is not checked: running the command is the point."""
+    try:
+        documented = [json.loads(line) for line in command.output.splitlines()]
+    except ValueError:
+        return None
+    if not documented:
+        return None
+    try:
+        actual = [json.loads(line) for line in stdout.strip().splitlines()]
+    except ValueError:
+        return f"documented JSON output, got {stdout.strip()[:500]!r}"
+    if [_shape(v) for v in actual] != [_shape(v) for v in documented]:
+        return (
+            f"output {stdout.strip()[:500]!r} is not shaped like the documented {command.output!r}"
+        )
+    return None
 
 
 def free_port() -> int:
@@ -280,6 +318,8 @@ class PageRun:
                 f"{block.page}:{command.line}: `{text}` exited {done.returncode}\n"
                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
             )
+        if problem := check_output(command, done.stdout):
+            raise AssertionError(f"{block.page}:{command.line}: `{text}`: {problem}")
 
     def _start(self, text: str, command: Command) -> None:
         doc_port: int | None = None

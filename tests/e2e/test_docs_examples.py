@@ -33,9 +33,11 @@ from docs_examples import (
     SHELL,
     TALLY,
     Block,
+    Command,
     MarkerError,
     PageRun,
     all_blocks,
+    check_output,
     commands,
     extract,
 )
@@ -318,6 +320,7 @@ def test_blocks_commands_and_markers_are_read(tmp_path: Path) -> None:
     assert (bash.id, bash.not_run) == ("page.md:16", "needs S3")
     found = commands(console)
     assert [(c.line, c.skipped) for c in found] == [(5, "needs the network"), (6, None), (10, None)]
+    assert found[1].output == '{"answer": 1}'  # the lines after a command, up to the next
     assert found[1].text.endswith("}'")  # a quote left open goes on to the next lines
     assert found[2].text == "seaway models list \\\n    --json"
     assert [c.text for c in commands(bash)] == [bash.text.strip()]  # an apostrophe in a comment
@@ -341,3 +344,12 @@ def test_a_command_marker_must_match_a_command(tmp_path: Path) -> None:
     (block,) = extract(tmp_path / "page.md", "page.md")
     with pytest.raises(MarkerError, match="docker"):
         commands(block)
+
+
+def test_documented_json_output_is_checked_by_shape() -> None:
+    documented = Command("curl ...", 1, None, '{"model_name":"fraud","outputs":[{"data":[0,1]}]}')
+    assert check_output(documented, '{"model_name": "churn", "outputs": [{"data": [1]}]}\n') is None
+    assert "not shaped like" in str(check_output(documented, '{"model_name": "fraud"}'))
+    assert "documented JSON" in str(check_output(documented, "Error: no such model"))
+    prose = Command("seaway keys create", 1, None, "Created API key k3v9x2ab")
+    assert check_output(prose, "anything") is None
