@@ -260,7 +260,7 @@ def _work_span(span: Span) -> list[ChunkResult]:
         span.stop,
         use_threads=span.use_threads,
     )
-    with contextlib.closing(tables):
+    try:
         for index, table in tables:
             chunk = Chunk(span.file_index, span.file.url, index, index * span.chunk_rows, table)
             del table
@@ -270,6 +270,8 @@ def _work_span(span: Span) -> list[ChunkResult]:
             del chunk
             if stop is not None and stop.is_set():
                 break
+    finally:
+        tables.close()  # the file, when the span ends early
     return results
 
 
@@ -326,9 +328,7 @@ def run_local(
             gc.unfreeze()  # frozen for the fork (_start_pool): the driver may collect them again
 
 
-def _stop(
-    pool: ProcessPoolExecutor, pending: dict[Future[Results], tuple[int, int]], stop: Any
-) -> None:
+def _stop(pool: Any, pending: dict[Future[Results], tuple[int, int]], stop: Any) -> None:
     """Stop after a failure or an interruption: no chunk starts any more; those being scored may
     finish and commit (the job's record counts them from the folder) while they make progress.
     A worker stuck in its model, or a second Ctrl-C or SIGTERM, gets the workers killed instead,
@@ -350,7 +350,7 @@ def _stop(
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
+def _kill_workers(pool: Any) -> None:
     """SIGKILL every worker (they ignore SIGINT and SIGTERM, and one stuck in native code would
     not answer them anyway); a chunk left without its marker is scored again on resume."""
     processes = getattr(pool, "_processes", None) or {}
@@ -359,8 +359,13 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
             process.kill()
 
 
-def _start_pool(spec: WorkerSpec, workers: int) -> tuple[ProcessPoolExecutor, Any]:
-    """The pool, and the event that tells its workers to stop after their current chunk.
+def _start_pool(spec: WorkerSpec, workers: int) -> tuple[Any, Any]:
+    """The pool (a ``ProcessPoolExecutor``, or a ``forked.ZygotePool``), and the event that tells
+    its workers to stop after their current chunk.
+
+    Where ``seaway batch run`` started the zygote before its own imports (``forked.py``), the
+    workers are forked from it: it has imported the frameworks meanwhile, and the driver loads
+    no model.
 
     Workers forked from the driver with the model loaded once, where that is safe; else
     spawned, each loading the model itself.
@@ -381,6 +386,11 @@ def _start_pool(spec: WorkerSpec, workers: int) -> tuple[ProcessPoolExecutor, An
     forked child. Elsewhere (not Linux, a driver with threads, such as a server running the
     scheduler, other flavors) the workers are spawned too.
     """
+    from seaway.batch import forked
+
+    if forked.available():
+        zygote_pool = forked.ZygotePool(spec, workers)
+        return zygote_pool, _PoolStop(zygote_pool)
     if _forkable(spec):
         scorer, folder = spec.build()  # a model that cannot load fails here, before any work
         if threading.active_count() == 1:  # loading started no thread after all
@@ -403,15 +413,25 @@ def _start_pool(spec: WorkerSpec, workers: int) -> tuple[ProcessPoolExecutor, An
                 pool.submit(int).result()  # fork every worker now, before the driver reads
             return pool, stop
         del scorer, folder
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
+    spawn = multiprocessing.get_context("spawn")
+    stop = spawn.Event()
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=context,
+        mp_context=spawn,
         initializer=_init_worker,
         initargs=(spec, stop),
     )
     return pool, stop
+
+
+@dataclass(frozen=True)
+class _PoolStop:
+    """``stop.set()`` for a pool whose workers hear it through their pipes."""
+
+    pool: Any
+
+    def set(self) -> None:
+        self.pool.stop()
 
 
 def _forkable(spec: WorkerSpec) -> bool:

@@ -17,7 +17,7 @@ produce the same parts. Memory stays at about one chunk per reader.
 from __future__ import annotations
 
 import io
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Generator, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -154,7 +154,7 @@ def read_span(
     stop: int,
     *,
     use_threads: bool = False,
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     """``(chunk index, pyarrow.Table)`` for chunks ``first`` to ``stop - 1`` of a Parquet file:
     the same tables ``read_chunks`` gives for them, read from the row groups that hold them."""
     pa = pyarrow_modules()

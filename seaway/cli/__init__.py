@@ -8,3 +8,9 @@ if _sys.argv[1:2] == ["serve"]:
     from seaway.runtime import spawner as _spawner
 
     _spawner.start_early()
+elif _sys.argv[1:3] == ["batch", "run"]:
+    # `seaway batch run`: the workers' zygote (batch/forked.py) imports pyarrow, scikit-learn and
+    # skops now, beside the CLI's own imports; the workers are forked from it
+    from seaway.batch import forked as _forked
+
+    _forked.start_early()

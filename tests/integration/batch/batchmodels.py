@@ -76,3 +76,10 @@ class Gated(seaway.PythonModel):
             while not os.path.exists(gate):
                 time.sleep(0.01)
         return (inputs["a"] + inputs["b"]).to_numpy()
+
+
+def wait_for_file(path: str) -> str:
+    """Block until ``path`` exists (a pool item held busy until a test lets it go)."""
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return path
