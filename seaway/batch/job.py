@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from seaway.batch.driverlock import holding
 from seaway.batch.inputs import InputFile, changed, resolve_inputs
 from seaway.batch.local import Chunk, Span, Work, WorkerSpec, run_local, usable_cores
 from seaway.batch.output import ChunkStats, OutputFolder
@@ -225,7 +226,23 @@ def _execute(
     folder: OutputFolder,
     progress: Progress,
 ) -> BatchJob:
-    registry.jobs.start(job.job_id)
+    # held from before the record says running until after it says how the attempt ended
+    with holding(options.output, job.job_id):
+        return _attempt(registry, job, options, spec, files, folder, progress)
+
+
+def _attempt(
+    registry: Registry,
+    job: BatchJob,
+    options: BatchOptions,
+    spec: WorkerSpec,
+    files: list[InputFile],
+    folder: OutputFolder,
+    progress: Progress,
+) -> BatchJob:
+    """One attempt. Its heartbeat records the running time of every attempt so far, so that
+    an attempt killed without a word still counts in the job's duration."""
+    before = registry.jobs.start(job.job_id).duration_s or 0.0
     started = time.monotonic()
     done = folder.committed()
     totals = _Totals()
@@ -242,7 +259,9 @@ def _execute(
         now = time.monotonic()
         if now - last_beat >= 2.0:
             last_beat = now
-            registry.jobs.progress(job.job_id, **totals.as_dict())
+            registry.jobs.progress(
+                job.job_id, duration_s=before + now - started, **totals.as_dict()
+            )
 
     def on_chunk(file_index: int, chunk: int, stats: ChunkStats) -> None:
         totals.add(file_index, stats)
@@ -269,6 +288,7 @@ def _execute(
             job.job_id,
             status,
             seconds=time.monotonic() - started,
+            before=before,
             error=f"{message}; rerun with 'seaway batch run --resume {job.job_id}'",
             rows_in=totals.rows_in,
             rows_out=totals.rows_out,
@@ -281,6 +301,7 @@ def _execute(
         job.job_id,
         JobStatus.SUCCEEDED,
         seconds=time.monotonic() - started,
+        before=before,
         rows_in=totals.rows_in,
         rows_out=totals.rows_out,
         rows_rejected=totals.rows_rejected,

@@ -19,8 +19,15 @@ import pandas as pd
 
 from seaway.errors import InvalidInputError
 from seaway.packaging.classes import proba_columns
+from seaway.packaging.flavors.onnx import PROBA_OUTPUTS
 from seaway.packaging.missing import missing_allowed
-from seaway.packaging.signature import PROBA_OUTPUT_NAME, Signature, TensorSpec, split_outputs
+from seaway.packaging.signature import (
+    DEFAULT_OUTPUT_NAME,
+    PROBA_OUTPUT_NAME,
+    Signature,
+    TensorSpec,
+    split_outputs,
+)
 from seaway.types import Datatype
 
 _TRUE = {"true", "1", "t", "yes", "y"}
@@ -246,13 +253,14 @@ def _predict(
     predict = getattr(model, "predict_native", model.predict)
     predict_proba = getattr(model, "predict_proba_native", getattr(model, "predict_proba", None))
     classes = scorer.signature.classes if scorer.signature is not None else None
+    predict_name, proba_name = output_names(scorer)
 
     def run(selection: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
         part = take(selection)
-        result = _columns(split_outputs(predict(part), "predict"), classes)
+        result = _columns(split_outputs(predict(part), predict_name), classes, proba_name)
         if scorer.proba:
             assert predict_proba is not None
-            result.update(_columns({PROBA_OUTPUT_NAME: predict_proba(part)}, classes))
+            result.update(_columns({proba_name: predict_proba(part)}, classes, proba_name))
         return result
 
     failed: dict[int, str] = {}
@@ -294,38 +302,63 @@ def _columns_for_empty(
     """No row to predict: empty columns named and typed as the signature's outputs."""
     signature = scorer.signature
     result: dict[str, np.ndarray[Any, Any]] = {}
+    proba_name = output_names(scorer)[1]
     if signature is not None:
-        for spec in signature.outputs:
-            if spec.name == "predict_proba" and not scorer.proba:
+        outputs = signature.outputs
+        if _is_onnx(scorer):  # predict gives the graph's first output; predict_proba another
+            outputs = tuple(
+                spec for i, spec in enumerate(outputs) if i == 0 or spec.name == proba_name
+            )
+        for spec in outputs:
+            if spec.name == proba_name and not scorer.proba:
                 continue
             width = spec.shape[1] if len(spec.shape) == 2 else None
             dtype = spec.datatype.numpy_dtype
             if width is None or width < 0:
                 result[spec.name] = np.empty(0, dtype=dtype)
             else:
-                for column in _split_names(spec.name, width, signature.classes):
+                for column in _split_names(spec.name, width, signature.classes, proba_name):
                     result[column] = np.empty(0, dtype=dtype)
     return result
 
 
+def output_names(scorer: Scorer) -> tuple[str, str]:
+    """What the output columns are named after: ``predict`` and ``predict_proba`` (scikit-learn
+    style models), or an ONNX graph's own output names (``label``, ``probabilities`` as skl2onnx
+    writes them), the names its signature and the servers use too."""
+    signature = scorer.signature
+    if not _is_onnx(scorer) or signature is None or not signature.outputs:
+        return DEFAULT_OUTPUT_NAME, PROBA_OUTPUT_NAME
+    later = [spec.name for spec in signature.outputs[1:] if spec.name in PROBA_OUTPUTS]
+    return signature.outputs[0].name, later[0] if later else PROBA_OUTPUT_NAME
+
+
+def _is_onnx(scorer: Scorer) -> bool:
+    return getattr(scorer.model, "flavor", None) == "onnx"
+
+
 def _columns(
-    outputs: dict[str, Any], classes: Sequence[Any] | None = None
+    outputs: dict[str, Any],
+    classes: Sequence[Any] | None = None,
+    proba_name: str = PROBA_OUTPUT_NAME,
 ) -> dict[str, np.ndarray[Any, Any]]:
     """One column per output; a 2-D output [rows, k] becomes ``name_0`` ... ``name_{k-1}``,
-    except a classifier's probabilities: ``predict_proba_<class>`` (``packaging/classes.py``)."""
+    except a classifier's probabilities: ``<proba_name>_<class>`` (``packaging/classes.py``)."""
     columns: dict[str, np.ndarray[Any, Any]] = {}
     for name, value in outputs.items():
         array = np.asarray(value)
         if array.ndim == 2:
-            for i, column in enumerate(_split_names(name, array.shape[1], classes)):
+            for i, column in enumerate(_split_names(name, array.shape[1], classes, proba_name)):
                 columns[column] = array[:, i]
         else:
             columns[name] = array
     return columns
 
 
-def _split_names(name: str, width: int, classes: Sequence[Any] | None) -> list[str]:
-    if name == PROBA_OUTPUT_NAME:
+def _split_names(
+    name: str, width: int, classes: Sequence[Any] | None, proba_name: str = PROBA_OUTPUT_NAME
+) -> list[str]:
+    if name == proba_name:
         return proba_columns(classes, width, name)
     return [f"{name}_{i}" for i in range(width)]
 

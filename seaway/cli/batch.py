@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from seaway.batch import BatchOptions, run_job
+from seaway.batch.driverlock import observed
 from seaway.batch.progress import for_terminal
 from seaway.cli import schedules
 from seaway.cli.output import fields, fmt, log_lines, print_json, say, table
 from seaway.cli.state import state
 from seaway.errors import InvalidInputError
-from seaway.registry.jobs import BatchJob
+from seaway.registry.jobs import BatchJob, JobStore
 from seaway.types import JobStatus
 
 app = typer.Typer(
@@ -152,7 +153,7 @@ def list_jobs(
 ) -> None:
     """Batch jobs, newest first."""
     with state(ctx).registry(read_only=True) as registry:
-        jobs = registry.jobs.list(limit=limit, status=status)
+        jobs = _listed(registry.jobs, limit, status)
     if as_json:
         print_json([job.to_dict() for job in jobs])
         return
@@ -183,7 +184,7 @@ def list_jobs(
 def show(ctx: typer.Context, job_id: str, as_json: JsonOption = False) -> None:
     """One job: model version, input, output, counts, duration, error."""
     with state(ctx).registry(read_only=True) as registry:
-        job = registry.jobs.get(job_id)
+        job = observed(registry.jobs.get(job_id))
     if as_json:
         print_json(job.to_dict())
         return
@@ -206,6 +207,18 @@ def show(ctx: typer.Context, job_id: str, as_json: JsonOption = False) -> None:
             ("error", job.error),
         ],
     )
+
+
+def _listed(store: JobStore, limit: int, status: JobStatus | None) -> list[BatchJob]:
+    """The jobs as they are (``observed``): a ``running`` record whose driver is gone is listed
+    as interrupted, and found by ``--status interrupted``."""
+    if status not in (JobStatus.RUNNING, JobStatus.INTERRUPTED):
+        return [observed(job) for job in store.list(limit=limit, status=status)]
+    either = store.list(limit=limit, status=JobStatus.RUNNING)
+    either += store.list(limit=limit, status=JobStatus.INTERRUPTED)
+    either.sort(key=lambda job: (job.created_at is not None, job.created_at, job.job_id))
+    jobs = [observed(job) for job in reversed(either)]
+    return [job for job in jobs if job.status is status][:limit]
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -177,18 +177,28 @@ class JobStore:
             )
             return self._get(conn, job_id)
 
-    def progress(self, job_id: str, *, rows_in: int, rows_out: int, rows_rejected: int) -> None:
-        """Heartbeat with the totals so far (over every attempt)."""
+    def progress(
+        self,
+        job_id: str,
+        *,
+        rows_in: int,
+        rows_out: int,
+        rows_rejected: int,
+        duration_s: float | None = None,
+    ) -> None:
+        """Heartbeat with the totals so far (over every attempt): rows and, when given, the
+        running time of every attempt up to now, so a killed attempt's time is not lost."""
+        values: dict[str, Any] = {
+            "rows_in": rows_in,
+            "rows_out": rows_out,
+            "rows_rejected": rows_rejected,
+            "heartbeat_at": _now(),
+        }
+        if duration_s is not None:
+            values["duration_s"] = duration_s
         with self._begin() as conn:
             conn.execute(
-                update(t.batch_jobs)
-                .where(t.batch_jobs.c.job_id == job_id)
-                .values(
-                    rows_in=rows_in,
-                    rows_out=rows_out,
-                    rows_rejected=rows_rejected,
-                    heartbeat_at=_now(),
-                )
+                update(t.batch_jobs).where(t.batch_jobs.c.job_id == job_id).values(**values)
             )
 
     def finish(
@@ -201,10 +211,15 @@ class JobStore:
         rows_rejected: int,
         seconds: float,
         error: str | None = None,
+        before: float | None = None,
     ) -> BatchJob:
-        """Record how an attempt ended; ``seconds`` is this attempt's running time."""
+        """Record how an attempt ended; ``seconds`` is this attempt's running time, ``before``
+        that of the attempts before it, as read when this one started (the heartbeats have
+        written the running total since); None: the record's own figure."""
         with self._begin() as conn:
             job = self._get(conn, job_id)
+            if before is None:
+                before = job.duration_s or 0.0
             conn.execute(
                 update(t.batch_jobs)
                 .where(t.batch_jobs.c.job_id == job_id)
@@ -216,7 +231,7 @@ class JobStore:
                     error=error,
                     finished_at=_now(),
                     heartbeat_at=None,
-                    duration_s=(job.duration_s or 0.0) + seconds,
+                    duration_s=before + seconds,
                 )
             )
             return self._get(conn, job_id)
