@@ -78,6 +78,23 @@ class Gated(seaway.PythonModel):
         return (inputs["a"] + inputs["b"]).to_numpy()
 
 
+class HoldAfterFirst(seaway.PythonModel):
+    """With SEAWAY_TEST_GATE set, the first call in a process answers; every later one first
+    creates GATE.called, then waits until the file GATE exists: a job that has committed a chunk
+    and is held in the next. Without it, adds a and b."""
+
+    calls = 0
+
+    def predict(self, inputs: Any) -> Any:
+        gate = os.environ.get("SEAWAY_TEST_GATE")
+        HoldAfterFirst.calls += 1
+        if gate is not None and HoldAfterFirst.calls > 1:
+            open(gate + ".called", "a").close()
+            while not os.path.exists(gate):
+                time.sleep(0.01)
+        return (inputs["a"] + inputs["b"]).to_numpy()
+
+
 def wait_for_file(path: str) -> str:
     """Block until ``path`` exists (a pool item held busy until a test lets it go)."""
     while not os.path.exists(path):

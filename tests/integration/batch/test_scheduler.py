@@ -267,16 +267,25 @@ def test_failures_are_recorded_and_the_scheduler_goes_on(
 
 
 def test_stopping_interrupts_a_running_job_which_can_resume(
-    registry: Registry, model: str, tmp_path: Path, tabular: tuple[pd.DataFrame, np.ndarray]
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    frame = pd.concat([tabular[0]] * 25, ignore_index=True)  # 5000 rows, 500 chunks of 10
-    daily(registry, model, tmp_path, chunk_rows=10)
+    """The job is held in its second chunk (the first committed) while the scheduler stops, so
+    the stop always lands mid-job, however fast the machine."""
+    batchmodels.register(batchmodels.HoldAfterFirst(), "held", registry)
+    frame = batchmodels.frame(500)  # 50 chunks of 10
+    daily(registry, "models:/held/1", tmp_path, chunk_rows=10, trusted=True)
     occurrence = first_occurrence(registry, "nightly")
-    write_input(tmp_path / "data" / render("{date}", occurrence), frame, rows=len(frame))
+    folder = tmp_path / "data" / render("{date}", occurrence)
+    folder.mkdir(parents=True)
+    frame.to_parquet(folder / "part-0.parquet", index=False)
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("SEAWAY_TEST_GATE", str(gate))
     scheduler = Scheduler(registry, "s", poll_seconds=3600, clock=lambda: occurrence)
     scheduler.start()
-    running = wait_for(lambda: [j for j in jobs(registry) if j.rows_in > 0])
-    scheduler.close()
+    wait_for(lambda: Path(f"{gate}.called").exists())  # chunk 1 scored, chunk 2 held
+    running = jobs(registry)
+    scheduler.close()  # the held chunk never ends: the job stops without it
+    gate.touch()
 
     (job,) = jobs(registry)
     assert job.status is JobStatus.INTERRUPTED and job.job_id == running[0].job_id
