@@ -241,11 +241,25 @@ def _in_thread(scheduler: Scheduler, work: Callable[[], None]) -> None:
             failures.append(exc)
 
     thread = threading.Thread(target=target, name="seaway-scheduler")
-    with _sigterm_stops(scheduler):
+    with _sigterm_stops() as heard:
         thread.start()
+        acted = 0
         try:
             while thread.is_alive():
-                thread.join(0.5)
+                thread.join(0.2)
+                if heard[0] > acted:  # acted on here, never in the handler (see _sigterm_stops)
+                    acted = heard[0]
+                    if acted == 1:
+                        log.info(
+                            "stopping after the running job; send SIGTERM again to interrupt it"
+                        )
+                        scheduler.stop()
+                    else:
+                        log.info(
+                            "interrupting the running job "
+                            "(resume it with 'seaway batch run --resume')"
+                        )
+                        scheduler.stop(cancel_running=True)
         except KeyboardInterrupt:
             scheduler.stop(cancel_running=True)
             thread.join()
@@ -255,18 +269,18 @@ def _in_thread(scheduler: Scheduler, work: Callable[[], None]) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_stops(scheduler: Scheduler) -> Iterator[None]:
+def _sigterm_stops() -> Iterator[list[int]]:
+    """Count SIGTERMs for the main loop to act on. The handler takes no lock: one that logged or
+    set an ``Event`` deadlocked when a second signal arrived while the first handler held that
+    same lock (both run in the main thread)."""
+    heard = [0]
+
     def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-        if scheduler.stopping:
-            log.info("interrupting the running job (resume it with 'seaway batch run --resume')")
-            scheduler.stop(cancel_running=True)
-        else:
-            log.info("stopping after the running job; send SIGTERM again to interrupt it")
-            scheduler.stop()
+        heard[0] += 1
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        yield
+        yield heard
     finally:
         signal.signal(signal.SIGTERM, previous)
 
