@@ -257,9 +257,16 @@ def _model_request(model: ServedModelDoc) -> dict[str, Any]:
         tensors.append(_matrix(model))
     outputs = [spec.name for spec in model.outputs]
     generic = _SCHEMAS["InferRequest"]["properties"]
+    description = f"an infer request for model {model.name!r} (version {model.version})"
+    classes = next(
+        (s.parameters["classes"] for s in model.outputs if "classes" in s.parameters), None
+    )
+    if classes is not None:  # what predict answers, and predict_proba's columns in order
+        description += f"; its classes, in predict_proba's column order: {list(classes)}"
     return {
         "type": "object",
-        "description": f"an infer request for model {model.name!r} (version {model.version})",
+        "description": description,
+        **({"x-classes": list(classes)} if classes is not None else {}),
         "required": ["inputs"],
         "properties": {
             "id": generic["id"],

@@ -59,6 +59,11 @@ def test_classes_are_recorded_and_named_everywhere(
     by_name = {output["name"]: output for output in meta["outputs"]}
     assert by_name["predict_proba"]["parameters"] == {"classes": ["high", "low", "mid"]}
     assert "parameters" not in meta["inputs"][0]
+    # and so does the model's request schema in the OpenAPI description
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    [request] = [v for k, v in spec["components"]["schemas"].items() if k.startswith("tier.")]
+    assert request["x-classes"] == ["high", "low", "mid"]
+    assert "['high', 'low', 'mid']" in request["description"]
 
     # /invocations: params.method asks for predict_proba; predict is the default
     split = {"columns": FEATURES, "data": rows.to_numpy().tolist()}
