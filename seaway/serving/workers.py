@@ -68,7 +68,8 @@ class WorkerLink:
     grpc_port: int
     channel: socket.socket
     metrics_folder: Path
-    #: listen while the models load (the first start) or only once ready (a replacement)
+    #: listen while the models load (worker 0's first start) or only once ready (the others, and
+    #: every replacement)
     listen_early: bool
 
     def listening_socket(self, host: str) -> socket.socket:
@@ -192,7 +193,15 @@ def supervise(
     def start(index: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         link = WorkerLink(
-            index, count, http_port, grpc_port, theirs, folder, listen_early=not state.started
+            index,
+            count,
+            http_port,
+            grpc_port,
+            theirs,
+            folder,
+            # one worker is live at once; the others take connections only once they can serve
+            # them (with every worker early, one still loading answered "not served here")
+            listen_early=not state.started and index == 0,
         )
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker (tested through a real server)
