@@ -9,45 +9,18 @@ model over every datatype), with version ``1``; the rest keep their generated na
 
 from __future__ import annotations
 
-import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pytest
 import schemathesis
-import testmodels
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from servers import Server, start_server
-from sklearn.linear_model import LogisticRegression
-
-import seaway
+from servers import Server
 
 #: Examples per operation and generation mode (15 operations, 2 modes).
 EXAMPLES = 25
 MODELS = ("fraud", "echo", None)  # None: keep the generated name
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("fuzz")
-    home = root / "home"
-    rng = np.random.default_rng(5)
-    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
-    model = LogisticRegression().fit(frame, (frame["a"] > 0).astype(np.int64))
-    with seaway.Registry.from_settings(seaway.Settings.resolve(home=home)) as registry:
-        seaway.log_model(model, "fraud", sample_input=frame.head(5), registry=registry)
-    testmodels.save_echo(root / "echo")
-    started = start_server(
-        ["models:/fraud/latest", str(root / "echo"), "--trusted"], home, Path(root / "server.log")
-    )
-    yield started
-    started.stop(signal.SIGKILL)
 
 
 def test_no_request_gets_a_server_error(server: Server) -> None:

@@ -5,43 +5,18 @@ answers a good request afterwards."""
 
 from __future__ import annotations
 
-import signal
 import struct
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import numpy as np
-import pandas as pd
-import pytest
-import testmodels
-from servers import Server, start_server
-from sklearn.linear_model import LogisticRegression
+from servers import Server
 
-import seaway
 from seaway.protocol.grpc import inference_pb2 as pb
 
 INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
 LONG = "n" * 200_000
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("grpc-malformed")
-    home = root / "home"
-    rng = np.random.default_rng(5)
-    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
-    model = LogisticRegression().fit(frame, (frame["a"] > 0).astype(np.int64))
-    with seaway.Registry.from_settings(seaway.Settings.resolve(home=home)) as registry:
-        seaway.log_model(model, "fraud", sample_input=frame.head(5), registry=registry)
-    testmodels.save_echo(root / "echo")
-    started = start_server(
-        ["models:/fraud/latest", str(root / "echo"), "--trusted"], home, Path(root / "server.log")
-    )
-    yield started
-    started.stop(signal.SIGKILL)
 
 
 def _infer(model: str = "fraud", **fields: object) -> pb.ModelInferRequest:
