@@ -14,6 +14,7 @@ from typer.core import TyperArgument
 
 from seaway._version import __version__
 from seaway.cli import batch, keys, models, schedules
+from seaway.cli import monitor
 from seaway.cli import registry as registry_cli
 from seaway.cli.environment import unknown_variable_warnings, walk_params
 from seaway.cli.output import say
@@ -33,6 +34,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(batch.app, name="batch")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(monitor.app, name="monitor")
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
 app.command("scheduler")(schedules.scheduler_command)
