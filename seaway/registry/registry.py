@@ -28,6 +28,7 @@ from seaway.packaging.reader import manifest_digest, open_package
 from seaway.registry import keys
 from seaway.registry import queries as q
 from seaway.registry import tables as t
+from seaway.registry.alerts import AlertStore
 from seaway.registry.cache import cached_package, snapshot
 from seaway.registry.db import READ_ONLY, create_registry_engine, safe_url, translate_errors
 from seaway.registry.jobs import JobStore, ScheduleStore
@@ -59,6 +60,8 @@ class Registry:
         #: batch job records and schedules (``seaway batch``)
         self.jobs = JobStore(self._begin, self._read)
         self.schedules = ScheduleStore(self._begin, self._read)
+        #: alert events: each time a served model's alert fires or resolves
+        self.alerts = AlertStore(self._begin, self._read)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Registry:

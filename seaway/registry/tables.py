@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
@@ -149,4 +150,23 @@ batch_runs = Table(
     Column("job_id", String(32), nullable=True),
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("claimed_by", String(200), nullable=False),
+)
+
+#: Alerts that fired or resolved (migration 0005), written by the server's alert evaluator.
+alert_events = Table(
+    "seaway_alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # firing or resolved
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Index("ix_seaway_alert_events_model_time", "model", "time"),
+    Index("ix_seaway_alert_events_time", "time"),
 )

@@ -1,4 +1,4 @@
 """Alembic migrations of the registry schema. ``HEAD`` must name the newest revision."""
 
-HEAD = "0004"
+HEAD = "0005"
 VERSION_TABLE = "seaway_alembic_version"
