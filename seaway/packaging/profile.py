@@ -161,6 +161,13 @@ def build_profile(
     )
 
 
+def feature_columns(data: Any) -> list[tuple[str, pd.Series[Any]]]:
+    """``data`` as named 1-D columns, named as :func:`build_profile` names features ("0", "1",
+    ... for an array's columns; a DataFrame's or a dict's own names): how live traffic (the
+    prediction log) is matched with the profile."""
+    return _columns(data, None)
+
+
 def category_label(value: Any) -> str:
     """The string a categorical value is counted under (``str``; bytes decoded as UTF-8)."""
     if isinstance(value, bytes):
