@@ -9,7 +9,10 @@ Wire format (``channel.py`` messages of a head and a body over two private pipes
 processes; nothing from the network is unpickled): the parent sends head ``outputs`` (a tuple of
 names) with body ``inputs``, or head ``None`` to stop; the child answers head ``"ok"`` with body
 ``{name: array}``, or head ``("error", kind, message)``. At start the child sends
-``("ready", info)`` or ``("failed", msg)``.
+``("ready", info)`` or ``("failed", msg)``. With tracing on (``tracing.py``) a call's head is the
+tuple of names inside a 1-tuple, and the child adds its clock readings around the prediction
+(``time.time_ns()``) to its answer: ``("ok", started, ended)``, ``("error", kind, message,
+started, ended)``.
 
 Whose fault a death is (``call``): a child that exits on its own while predicting (an exit code,
 SIGSEGV, SIGABRT) was brought down by what it was predicting on, and ``ReplicaCrashedError`` says
@@ -48,7 +51,7 @@ from seaway.errors import (
     SeawayError,
 )
 from seaway.packaging.signature import DEFAULT_OUTPUT_NAME, PROBA_OUTPUT_NAME, split_outputs
-from seaway.runtime import spawner
+from seaway.runtime import spawner, tracing
 from seaway.runtime.channel import Channel
 from seaway.runtime.deadlines import Deadlines
 
@@ -162,8 +165,9 @@ class Replica:
         self.calls += 1
         # the waiter exists before the call leaves: an answer can never find nobody to take it
         waiter = self._waiter = asyncio.get_running_loop().create_future()
+        times = None if tracing.hook is None else tracing.replica_calls.get()
         try:
-            large = channel.send(tuple(outputs), inputs)
+            large = channel.send(tuple(outputs) if times is None else (tuple(outputs),), inputs)
         except OSError as exc:  # BrokenPipeError and the like: the child was gone already
             self._waiter = None
             self.busy = False
@@ -190,7 +194,12 @@ class Replica:
         head, body = message
         if head == "ok":
             return body  # type: ignore[no-any-return]
-        _, kind, text = head
+        if times is not None:  # a traced call: the child timed it
+            error = None if head[0] == "ok" else head[2]
+            times.append(tracing.ReplicaCall(self.index, self.pid, head[-2], head[-1], error))
+            if error is None:
+                return body  # type: ignore[no-any-return]
+        kind, text = head[1], head[2]
         if kind == "invalid":
             raise InvalidInputError(text)
         if kind == "memory":
@@ -371,6 +380,10 @@ def _replica_main(inbox: Connection, outbox: Connection, spec: ReplicaSpec) -> N
             return
         if outputs is None:
             return
+        if outputs and type(outputs[0]) is tuple:  # a traced call: time it (see the docstring)
+            if _timed_call(channel, model, inputs, outputs[0]):
+                continue
+            return
         try:
             result = _predict(model, inputs, outputs)
         except InvalidInputError as exc:
@@ -382,6 +395,25 @@ def _replica_main(inbox: Connection, outbox: Connection, spec: ReplicaSpec) -> N
             channel.send(("error", "prediction", f"{type(exc).__name__}: {exc}"))
         else:
             channel.send("ok", result)
+
+
+def _timed_call(channel: Channel, model: Any, inputs: Any, outputs: Sequence[str]) -> bool:
+    """A traced call: answered as untraced ones are, with the clock read around the prediction.
+    False: the child must leave (as after an untraced ``MemoryError``: its state is suspect)."""
+    started = time.time_ns()
+    try:
+        result = _predict(model, inputs, outputs)
+    except InvalidInputError as exc:
+        channel.send(("error", "invalid", str(exc), started, time.time_ns()))
+    except MemoryError as exc:
+        channel.send(("error", "memory", f"MemoryError: {exc}", started, time.time_ns()))
+        return False
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        channel.send(("error", "prediction", error, started, time.time_ns()))
+    else:
+        channel.send(("ok", started, time.time_ns()), result)
+    return True
 
 
 def _predict(model: Any, inputs: Any, outputs: Sequence[str]) -> Mapping[str, Any]:

@@ -41,6 +41,8 @@ from seaway.serving.grpc.servicer import InferenceServicer, add_to_server
 from seaway.serving.http.app import HttpOptions, create_app
 from seaway.serving.logs import set_worker
 from seaway.serving.metrics import Metrics, SharedMetrics
+from seaway.serving.tracing import check_environment
+from seaway.serving.tracing import from_environment as tracing_from_environment
 from seaway.serving.workers import WorkerLink, supervise
 
 log = logging.getLogger("seaway.serving")
@@ -69,6 +71,7 @@ def run(
     if registry is not None:
         registry.close()  # no pooled database connection may be shared by the forked workers
     _drop_zygote()
+    check_environment()  # a missing seaway[otel] is said once, not by every worker
 
     others = config.model_copy(update={"scheduler": False})  # background work: worker 0 only
 
@@ -132,6 +135,7 @@ async def serve(
     plane = DataPlane(request_timeout=config.request_timeout)
     metrics.watch(lambda: plane.models)
     authenticator = Authenticator(config.rate_limit) if config.auth else None
+    tracing = tracing_from_environment()  # None unless the OTEL_* variables ask (tracing.py)
     controller = Controller(
         plane,
         config.serving_options,
@@ -146,6 +150,7 @@ async def serve(
         options=HttpOptions(max_body_bytes=config.max_body_size, access_log=config.access_log),
         authenticator=authenticator,
         metrics=metrics,
+        tracing=tracing,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -172,6 +177,7 @@ async def serve(
             authenticator=authenticator,
             metrics=metrics,
             access_log=config.access_log,
+            tracing=tracing,
         )
         return _grpc_server(config, servicer, grpc_port, reuse_port=worker is not None)
 
@@ -247,6 +253,8 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         metrics.publish()  # a worker's last counts, for the others' scrapes
+        if tracing is not None:
+            await asyncio.to_thread(tracing.close)  # exports the spans still buffered
         log.info("stopped")
     failure = (
         http_task.exception()

@@ -4,7 +4,8 @@ Like the REST app it only decodes, calls the data plane and encodes. Each RPC ru
 ``_serve``, which sets the request id (``x-request-id`` metadata, echoed in trailing metadata),
 checks the API key (``authorization: Bearer ...`` metadata), maps Seaway errors to status codes
 (``errors.CODES``) and records metrics. Unexpected errors are logged and answered INTERNAL without
-details.
+details. With tracing on, an inference RPC gets a server span (a ``traceparent`` in the metadata
+makes it the caller's child).
 
 Messages are parsed by ``add_to_server``'s own deserializers, not the generated ones: bytes that
 are not the RPC's message would otherwise fail inside grpc, before any handler, and reach the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 
@@ -33,6 +34,9 @@ from seaway.serving.dataplane import DataPlane
 from seaway.serving.grpc.errors import code_for
 from seaway.serving.metrics import Metrics
 
+if TYPE_CHECKING:
+    from seaway.serving.otel import Tracing
+
 log = logging.getLogger("seaway.serving.grpc")
 T = TypeVar("T")
 EXTENSIONS = ["model_repository", "metrics"]
@@ -47,12 +51,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         authenticator: Authenticator | None = None,
         metrics: Metrics | None = None,
         access_log: bool = False,
+        tracing: Tracing | None = None,
     ) -> None:
         self.plane = plane
         self.access_log = access_log
         self.controller = controller
         self.authenticator = authenticator
         self.metrics = metrics
+        #: server spans for the inference RPCs (those with metric ``labels``)
+        self.tracing = tracing
 
     # ---- health and metadata ---------------------------------------------------------------------
 
@@ -156,6 +163,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         rid = logs.new_request_id(metadata.get("x-request-id"))
         token = logs.request_id.set(rid)
         context.set_trailing_metadata((("x-request-id", rid),))
+        tracing = self.tracing
+        span = None if tracing is None or labels is None else tracing.grpc(rpc, rid, metadata)
         code = grpc.StatusCode.OK
         message = ""
         try:
@@ -164,11 +173,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             return await handler()
         except SeawayError as exc:
             code, message = code_for(exc), brief(str(exc))
-        except Exception:
+            if span is not None:
+                span.fail(exc)
+        except Exception as exc:
             log.exception("unexpected error in a gRPC call")
             code, message = grpc.StatusCode.INTERNAL, "internal server error; see the server log"
+            if span is not None:
+                span.fail(exc)
         finally:
             logs.request_id.reset(token)
+            if span is not None:
+                span.end_grpc(code.name, code.value[0], labels)
             seconds = time.perf_counter() - started
             if labels is not None and self.metrics is not None:
                 self.metrics.observe_request("grpc", labels[0], labels[1], code.name, seconds)

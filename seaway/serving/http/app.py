@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -37,6 +37,9 @@ from seaway.serving.http.infer import InferEndpoint, infer_target
 from seaway.serving.http.openapi import ServedModelDoc, docs_asset, docs_page, openapi_spec
 from seaway.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from seaway.serving.metrics import Metrics
+
+if TYPE_CHECKING:
+    from seaway.serving.otel import RequestSpan, Tracing
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
@@ -59,7 +62,9 @@ def create_app(
     options: HttpOptions | None = None,
     authenticator: Authenticator | None = None,
     metrics: Metrics | None = None,
+    tracing: Tracing | None = None,
 ) -> SeawayApp:
+    """``tracing``: server spans for the inference routes (V2 infer, ``/invocations``)."""
     options = options or HttpOptions()
 
     async def body_of(request: Request) -> bytes:
@@ -185,31 +190,47 @@ def create_app(
         content, media = found
         return Response(content, media_type=media, headers={"cache-control": "max-age=86400"})
 
-    steps = Guard(authenticator=authenticator, metrics=metrics, access_log=options.access_log)
+    steps = Guard(
+        authenticator=authenticator,
+        metrics=metrics,
+        access_log=options.access_log,
+        tracing=tracing,
+    )
 
     def guard(handler: Handler, scope: Scope | None, protocol: str | None = None) -> Handler:
         """``handler`` inside the guard's steps (the raw infer endpoint takes the same ones)."""
         mlflow = protocol == "mlflow"
+        traced = protocol is not None and steps.tracing is not None  # the inference routes
 
         async def guarded(request: Request) -> Response:
             started = time.perf_counter()
             rid, token = steps.enter(request.headers.get("x-request-id"))
+            span = _span(steps, request, rid) if traced else None
             try:
                 steps.authorize(request.headers.get("authorization"), scope)
                 response = await handler(request)
-            except ClientDisconnected:
+            except ClientDisconnected as exc:
+                if span is not None:
+                    span.fail(exc)
+                    span.end_http(499, request.scope.get("seaway.labels"))
                 return Response(status_code=499)  # nobody is listening; uvicorn drops it
             except Exception as exc:
                 status, body, headers = steps.failure(
                     exc, request.method, request.url.path, mlflow=mlflow
                 )
                 response = Response(body, status, headers=headers, media_type=JSON)
+                if span is not None:
+                    span.fail(exc)
             finally:
                 logs.request_id.reset(token)
+                if span is not None:
+                    span.leave()
             response.headers["x-request-id"] = rid
             labels = request.scope.get("seaway.labels")
             path = request.url.path
             steps.record(protocol, request.method, path, response.status_code, started, rid, labels)
+            if span is not None:  # before the body is sent (Starlette sends it after we return)
+                span.end_http(response.status_code, labels)
             return response
 
         return guarded
@@ -269,6 +290,17 @@ class SeawayApp:
                 await self.infer(scope, receive, send, *target)
                 return
         await self.router(scope, receive, send)
+
+
+def _span(steps: Guard, request: Request, rid: str) -> RequestSpan:
+    """An inference route's server span, the caller's child when it sent a ``traceparent``."""
+    assert steps.tracing is not None
+    headers = request.headers
+    parent = None
+    if (traceparent := headers.get("traceparent")) is not None:
+        parent = {"traceparent": traceparent, "tracestate": headers.get("tracestate", "")}
+    path = request.url.path
+    return steps.tracing.http(request.method, path, path, rid, parent)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -7,7 +7,8 @@ one), :meth:`Guard.authorize` checks the API key, :meth:`Guard.failure` turns an
 the status, body and headers of its answer (logging the unexpected ones with their request id,
 answered 500 without a traceback), and :meth:`Guard.record` counts the request in the metrics and
 writes the access log line. Each step is one plain call, so the hot path pays no more than it did
-inline.
+inline. ``tracing`` (None unless the ``OTEL_*`` variables turn it on, see ``tracing.py``) starts
+the inference routes' server spans.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from contextvars import Token
+from typing import TYPE_CHECKING
 
 from seaway.errors import SeawayError
 from seaway.protocol import mlflow_scoring, rest
@@ -22,6 +24,9 @@ from seaway.serving import logs
 from seaway.serving.auth import Authenticator, Scope
 from seaway.serving.http.errors import error_headers, status_for
 from seaway.serving.metrics import Metrics
+
+if TYPE_CHECKING:
+    from seaway.serving.otel import Tracing
 
 log = logging.getLogger("seaway.serving.http")
 
@@ -32,7 +37,7 @@ INTERNAL_ERROR = "internal server error; the server log has the details"
 class Guard:
     """The request id, API key, error mapping, metrics and access log of one server."""
 
-    __slots__ = ("access_log", "authenticator", "metrics")
+    __slots__ = ("access_log", "authenticator", "metrics", "tracing")
 
     def __init__(
         self,
@@ -40,10 +45,12 @@ class Guard:
         authenticator: Authenticator | None = None,
         metrics: Metrics | None = None,
         access_log: bool = False,
+        tracing: Tracing | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.metrics = metrics
         self.access_log = access_log
+        self.tracing = tracing
 
     @staticmethod
     def enter(given_id: str | None) -> tuple[str, Token[str | None]]:

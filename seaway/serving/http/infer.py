@@ -7,6 +7,8 @@ guarded routes (request id, API key, error mapping, metrics and access log) by t
 steps from the same :class:`~seaway.serving.http.guard.Guard`, and the same size limit.
 Large answers are compressed in a worker thread (``compress``), so one big answer does not stall
 every other request on the server; small ones stay on the loop, where a thread would cost more.
+With tracing on (``guard.tracing``), the request's server span covers it from the headers to the
+last byte sent, and a ``traceparent`` header makes it the caller's child.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import gzip
 import time
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seaway.errors import InvalidInputError, quoted
 from seaway.protocol import rest
@@ -26,12 +28,17 @@ from seaway.serving.dataplane import DataPlane
 from seaway.serving.http.body import ClientDisconnected, read_body
 from seaway.serving.http.guard import Guard
 
+if TYPE_CHECKING:
+    from seaway.serving.otel import RequestSpan
+
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 PREFIX = "/v2/models/"
 SUFFIX = "/infer"
 _JSON = b"application/json"
+_ROUTE = "/v2/models/{name}/infer"
+_VERSIONED_ROUTE = "/v2/models/{name}/versions/{version}/infer"
 _BINARY = b"application/octet-stream"
 #: Answers at least this long are compressed when the client accepts gzip or deflate.
 COMPRESS_FROM = 4096
@@ -44,6 +51,8 @@ _WANTED = {
     b"inference-header-content-length",
     b"authorization",
     b"x-request-id",
+    b"traceparent",
+    b"tracestate",
 }
 
 
@@ -78,6 +87,7 @@ class InferEndpoint:
                 headers[key] = value.decode("latin-1")
         guard = self.guard
         rid, token = guard.enter(headers.get(b"x-request-id"))
+        span = None if guard.tracing is None else _span(guard, scope["path"], version, rid, headers)
         labels: tuple[str, str] | None = None
         extra: list[tuple[bytes, bytes]] = []
         content_type = _JSON
@@ -117,26 +127,37 @@ class InferEndpoint:
                 payload, encoding = await compress(payload, accepted)
                 if encoding:
                     extra.append((b"content-encoding", encoding))
-        except ClientDisconnected:
+        except ClientDisconnected as exc:
+            if span is not None:
+                span.fail(exc)
+                span.end_http(499, labels)  # nginx's "client closed request": nothing is sent
             return
         except Exception as exc:
             status, payload, failed = guard.failure(exc, "POST", scope["path"])
             extra += [(k.encode(), v.encode()) for k, v in failed.items()]
+            if span is not None:
+                span.fail(exc)
         finally:
             logs.request_id.reset(token)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", rid.encode()),
-                    *extra,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+            if span is not None:
+                span.leave()
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", content_type),
+                        (b"content-length", str(len(payload)).encode()),
+                        (b"x-request-id", rid.encode()),
+                        *extra,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload})
+        finally:
+            if span is not None:
+                span.end_http(status, labels)
         guard.record("rest", "POST", scope["path"], status, started, rid, labels)
 
 
@@ -155,6 +176,18 @@ def _compress(payload: bytes, accepted: str) -> tuple[bytes, bytes | None]:
     if "deflate" in codings:
         return zlib.compress(payload, 1), b"deflate"
     return payload, None
+
+
+def _span(
+    guard: Guard, path: str, version: str | None, rid: str, headers: dict[bytes, str]
+) -> RequestSpan:
+    """The request's server span (tracing is on), the caller's child when it sent a parent."""
+    assert guard.tracing is not None
+    route = _VERSIONED_ROUTE if version is not None else _ROUTE
+    parent = None
+    if (traceparent := headers.get(b"traceparent")) is not None:
+        parent = {"traceparent": traceparent, "tracestate": headers.get(b"tracestate", "")}
+    return guard.tracing.http("POST", path, route, rid, parent)
 
 
 def _header_length(value: str | None) -> int | None:
