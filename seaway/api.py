@@ -28,6 +28,7 @@ def log_model(
     *,
     sample_input: Any = None,
     reference_data: Any = None,
+    reference_labels: Any = None,
     metrics: Mapping[str, float] | None = None,
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
@@ -43,7 +44,9 @@ def log_model(
     """Package ``model`` and register it as the next version of ``name``.
 
     ``sample_input`` gives the signature and input example (and proves the model can predict on
-    it); ``reference_data`` gives the reference profile used for drift detection;
+    it); ``reference_data`` gives the reference profile used for drift detection (of the inputs,
+    and of the model's outputs on them); ``reference_labels``, the true labels of those rows,
+    calibrate a classifier's probabilities for estimated performance;
     ``training_data`` (a path or URI) is recorded in the version's lineage. ``description``,
     ``tags`` and ``metrics`` describe the new version; ``model_description`` and ``model_tags``
     the registered model as a whole (its tags are merged, its description replaced).
@@ -54,6 +57,7 @@ def log_model(
             Path(tmp) / "package",
             sample_input=sample_input,
             reference_data=reference_data,
+            reference_labels=reference_labels,
             requirements=requirements,
             artifacts=artifacts,
             code_paths=code_paths,

@@ -102,6 +102,10 @@ class Manifest(BaseModel):
     #: Relative paths of optional parts.
     input_example: str | None = None
     reference_profile: str | None = None
+    #: The model's outputs on its reference data (a profile) and its classifier calibration
+    #: (``packaging/reference.py``); absent from manifests without them.
+    reference_predictions: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    calibration: str | None = Field(default=None, exclude_if=lambda value: value is None)
     #: Why loading needs ``trusted=True`` (pickle files, packaged code); empty when it does not.
     needs_trust: list[str] = Field(default_factory=list)
     #: The model's own serving defaults (batching, replicas, timeout).
@@ -117,6 +121,8 @@ class Manifest(BaseModel):
         for field, part in (
             ("input_example", self.input_example),
             ("reference_profile", self.reference_profile),
+            ("reference_predictions", self.reference_predictions),
+            ("calibration", self.calibration),
         ):
             if part is not None:
                 require_inside(part, field)

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from seaway.errors import PackageIntegrityError
+from seaway.packaging.calibration import Calibration
 from seaway.packaging.checksums import sha256_bytes, verify_tree
 from seaway.packaging.flavors import LoadContext, Predictor, get_flavor
 from seaway.packaging.manifest import MANIFEST_NAME, Manifest
+from seaway.packaging.profile import ReferenceProfile
 from seaway.packaging.signature import example_from_json
 from seaway.packaging.writer import MODEL_DIR, Package
 
@@ -61,3 +63,20 @@ def read_reference_profile(package: Package) -> dict[str, Any] | None:
         (package.path / package.manifest.reference_profile).read_text("utf-8")
     )
     return data
+
+
+def read_reference_predictions(package: Package) -> ReferenceProfile | None:
+    """The profile of the model's outputs on its reference data, if the package has one."""
+    if package.manifest.reference_predictions is None:
+        return None
+    text = (package.path / package.manifest.reference_predictions).read_text("utf-8")
+    return ReferenceProfile.model_validate_json(text)
+
+
+def read_calibration(package: Package) -> Calibration | None:
+    """The classifier's calibration (from reference labels), if the package has one."""
+    if package.manifest.calibration is None:
+        return None
+    return Calibration.model_validate_json(
+        (package.path / package.manifest.calibration).read_text("utf-8")
+    )

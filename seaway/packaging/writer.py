@@ -30,6 +30,12 @@ from seaway.packaging.flavors import SavedModel, SaveOptions, detect_flavor
 from seaway.packaging.manifest import MANIFEST_NAME, FrameworkInfo, Manifest, ServingConfig
 from seaway.packaging.missing import probe_missing
 from seaway.packaging.profile import build_profile
+from seaway.packaging.reference import (
+    CALIBRATION_FILE,
+    PREDICTIONS_FILE,
+    ReferenceOutputs,
+    reference_outputs,
+)
 from seaway.packaging.signature import (
     Signature,
     example_to_json,
@@ -57,6 +63,7 @@ def save_model(
     *,
     sample_input: Any = None,
     reference_data: Any = None,
+    reference_labels: Any = None,
     requirements: Iterable[str] | None = None,
     artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
     code_paths: Iterable[str | os.PathLike[str]] | None = None,
@@ -64,10 +71,18 @@ def save_model(
 ) -> Package:
     """Write ``model`` as a Seaway package into the new folder ``path`` (no registry needed).
 
+    ``reference_data`` (the training inputs, or a sample) gives the reference profile, and the
+    model's outputs on those rows the predictions profile; ``reference_labels`` (their true
+    labels) a classifier's calibration for estimated performance (``packaging/reference.py``).
+
     ``serving`` records how the model likes to be served (``max_batch_size``, ``max_latency_ms``,
     ``replicas``, ``max_queue``, ``timeout``); ``seaway serve`` flags override it.
     """
     serving_config = _serving_config(serving)
+    if reference_labels is not None and reference_data is None:
+        raise PackagingError(
+            "reference_labels= are the true labels of the reference_data= rows; pass both"
+        )
     flavor = detect_flavor(model)
     if (artifacts or code_paths) and flavor.name != "python_function":
         raise PackagingError(
@@ -82,13 +97,18 @@ def save_model(
         saved = flavor.save(model, staging / MODEL_DIR, options)
         signature = saved.signature
         example = None
+        predictor = None
         if sample_input is not None:
             predictor = flavor.sample_predictor(model, staging / MODEL_DIR, saved)
             signature = _signature_from_sample(predictor, sample_input, signature)
             example = example_to_json(sample_input, signature)
         profile = None
+        outputs = None
         if reference_data is not None:
             profile = build_profile(reference_data).model_dump(mode="json")
+            if predictor is None:
+                predictor = flavor.sample_predictor(model, staging / MODEL_DIR, saved)
+            outputs = _reference_outputs(predictor, reference_data, reference_labels, signature)
         return finalize(
             staging,
             Path(path),
@@ -99,7 +119,18 @@ def save_model(
             reference_profile=profile,
             requirements=pin_requirements(saved.requirements, requirements or ()),
             serving=serving_config,
+            reference=outputs,
         )
+
+
+def _reference_outputs(
+    predictor: Any, data: Any, labels: Any, signature: Signature | None
+) -> ReferenceOutputs | None:
+    """The model's outputs on its reference rows, through the signature it is served with."""
+    classes = signature.classes if signature is not None else None
+    if classes is None:
+        classes = classifier_classes(predictor, [])
+    return reference_outputs(predictor, data, labels, signature, classes)
 
 
 def _serving_config(value: ServingConfig | Mapping[str, Any] | None) -> ServingConfig | None:
@@ -169,12 +200,18 @@ def finalize(
     reference_profile: dict[str, Any] | None,
     requirements: list[str],
     serving: ServingConfig | None = None,
+    reference: ReferenceOutputs | None = None,
 ) -> Package:
     """Write the remaining files and the manifest, then move ``staging`` to ``dest``."""
     if input_example is not None:
         (staging / EXAMPLE_FILE).write_text(json.dumps(input_example), encoding="utf-8")
     if reference_profile is not None:
         (staging / PROFILE_FILE).write_text(json.dumps(reference_profile), encoding="utf-8")
+    calibration = reference.calibration if reference is not None else None
+    if reference is not None:
+        (staging / PREDICTIONS_FILE).write_text(reference.predictions.model_dump_json(), "utf-8")
+    if calibration is not None:
+        (staging / CALIBRATION_FILE).write_text(calibration.model_dump_json(), "utf-8")
     (staging / REQUIREMENTS_FILE).write_text(
         "".join(f"{r}\n" for r in requirements), encoding="utf-8"
     )
@@ -189,6 +226,8 @@ def finalize(
         signature=signature,
         input_example=EXAMPLE_FILE if input_example is not None else None,
         reference_profile=PROFILE_FILE if reference_profile is not None else None,
+        reference_predictions=PREDICTIONS_FILE if reference is not None else None,
+        calibration=CALIBRATION_FILE if calibration is not None else None,
         needs_trust=list(saved.needs_trust),
         serving=serving,
         files=checksum_tree(staging, exclude=frozenset({MANIFEST_NAME})),
