@@ -1,0 +1,462 @@
+"""The prediction log's writer: what a served (or batch-scored) model was asked and answered.
+
+On a request's path :meth:`ModelLog.record` only decides whether to keep the request (its
+model's sample rate, with an injectable ``random.Random``) and appends a tuple of references
+(inputs and outputs as the model saw them, no copy) to one bounded buffer. A full buffer drops
+the request and counts the drop: logging never blocks, slows down much, or fails a request.
+
+A background thread (started with the first model that logs) turns what is buffered into Arrow
+tables (``logtable.py``, where pyarrow is imported: a server that logs nothing never imports it)
+and commits Parquet parts into the layout of ``logstore.py``: when ``flush_rows`` rows wait, or
+the oldest has waited ``flush_seconds``. After each part, the model's window summary is written
+beside it when the model has a reference profile. Every ``sweep_seconds`` it deletes what is
+older than ``retention``. A write that fails is counted (rows lost, ``write_errors``) and logged
+once until writing works again; the server goes on. :meth:`PredictionLog.close` writes whatever
+is buffered: a clean stop loses nothing that was accepted.
+
+The clock and the thread are injectable (``clock``, ``start=False`` and :meth:`PredictionLog.poll`)
+so tests decide when time passes. Batch workers use :meth:`ModelLog.write_rows`, which writes at
+once, in the calling thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from seaway.monitoring import logstore
+
+if TYPE_CHECKING:
+    from seaway.monitoring.logtable import Meta, Part
+    from seaway.packaging.profile import ReferenceProfile
+
+log = logging.getLogger("seaway.monitoring.predlog")
+
+ProfileSource = Callable[[], "ReferenceProfile | None"]
+#: the counters a model's log keeps (``ModelLog.counts``)
+COUNTERS = ("accepted", "requests", "rows", "dropped", "write_errors", "failed_rows", "files")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Where and how often the log writes. ``buffer_rows`` bounds memory: rows held before
+    requests are dropped; below ``flush_rows``, parts are written by time alone."""
+
+    root: str
+    retention: timedelta | None = timedelta(days=30)
+    buffer_rows: int = 100_000
+    flush_rows: int = 10_000
+    flush_seconds: float = 60.0
+    sweep_seconds: float = 3600.0
+
+
+class ModelLog:
+    """One model version's side of the log: its sample rate, exclusions and counters."""
+
+    __slots__ = (
+        "_log",
+        "_profile_source",
+        "_random",
+        "_reported",
+        "accepted",
+        "classes",
+        "dropped",
+        "exclude",
+        "failed_rows",
+        "files",
+        "model",
+        "profile",
+        "requests",
+        "rows",
+        "sample",
+        "version",
+        "write_errors",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        log: PredictionLog,
+        model: str,
+        version: str,
+        sample: float,
+        exclude: Iterable[str],
+        classes: Sequence[Any] | None,
+        profile: ProfileSource | None,
+    ) -> None:
+        self._log = log
+        self._random = log.rng.random
+        self.model = model
+        self.version = version
+        self.sample = sample
+        self.exclude = frozenset(exclude)
+        self.classes = list(classes) if classes is not None else None
+        self._profile_source = profile
+        self.profile: ReferenceProfile | None = None
+        self.accepted = self.requests = self.rows = self.dropped = 0
+        self.write_errors = self.failed_rows = self.files = 0
+        self._reported: tuple[int, ...] | None = None
+
+    def record(
+        self,
+        inputs: Any,
+        outputs: Mapping[str, Any],
+        rows: int,
+        latency_s: float,
+        request_id: str | None,
+    ) -> None:
+        """Keep this request for the log (sampled), or count it dropped; never raises."""
+        try:
+            if self.sample < 1.0 and self._random() >= self.sample:
+                return
+            log = self._log
+            now = log.clock()
+            with log.lock:
+                held = log.buffered_rows
+                if held + rows > log.config.buffer_rows or log.closed:
+                    self.dropped += 1
+                    return
+                if not held:
+                    log.oldest = now
+                log.buffered_rows = held + rows
+                log.buffer.append((self, request_id, inputs, rows, outputs, latency_s, now))
+                self.accepted += 1
+            if held < log.config.flush_rows <= held + rows:
+                log.wake.set()
+        except Exception:  # a log must never fail a request
+            self.dropped += 1
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTERS}
+
+    def write_rows(
+        self,
+        inputs: Any,
+        outputs: Mapping[str, Any],
+        *,
+        request_ids: Sequence[str],
+        rows: Sequence[int],
+        keys: Sequence[str | None] | None = None,
+        job_id: str | None = None,
+        when: datetime | None = None,
+    ) -> int:
+        """Write these rows now, in this thread (a batch worker's chunk); counts them like a
+        served request's. Returns the rows written (0 after a write error, counted)."""
+        import numpy as np
+
+        from seaway.monitoring.logtable import Meta
+
+        n = len(request_ids)
+        stamp = int((when or datetime.fromtimestamp(self._log.clock(), UTC)).timestamp() * 1e6)
+        meta = Meta(
+            np.asarray(request_ids, dtype=object),
+            np.asarray(rows, dtype=np.int64),
+            np.full(n, stamp, dtype=np.int64),
+            None,
+            self._log.source,
+            job_id,
+            np.asarray(keys, dtype=object) if keys is not None else None,
+        )
+        self.accepted += n
+        return self._log.write(self, inputs, outputs, meta, requests=n)
+
+
+class PredictionLog:
+    """The log of one process (a server, a front worker, a batch worker)."""
+
+    def __init__(
+        self,
+        config: LogConfig,
+        *,
+        source: str = "serve",
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        start: bool = True,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._token = uuid.uuid4().hex[:8]
+        self.started = datetime.fromtimestamp(clock(), UTC)
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.buffer: list[tuple[Any, ...]] = []
+        self.buffered_rows = 0
+        self.oldest = 0.0
+        self._models: dict[tuple[str, str], ModelLog] = {}
+        self._autostart = start
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        #: closed: requests recorded now would never be written, so they count as dropped
+        self.closed = False
+        self._failing = False
+        self._next_sweep = 0.0
+        self._store: tuple[Any, str] | None = None
+
+    # ---- models -----------------------------------------------------------------------------
+
+    def model(
+        self,
+        name: str,
+        version: str,
+        *,
+        sample: float,
+        exclude: Iterable[str] = (),
+        classes: Sequence[Any] | None = None,
+        profile: ProfileSource | None = None,
+    ) -> ModelLog | None:
+        """The handle that logs ``name`` ``version``; None when its sample rate is 0 (off)."""
+        if not 0.0 <= sample <= 1.0:
+            raise ValueError(f"a log sample rate is between 0 and 1, got {sample}")
+        if sample == 0.0:
+            return None
+        key = (name, str(version))
+        found = self._models.get(key)
+        if found is None or found.sample != sample or found.exclude != frozenset(exclude):
+            found = ModelLog(self, name, str(version), sample, exclude, classes, profile)
+            previous = self._models.get(key)
+            if previous is not None:  # a reload with new settings: the counts go on
+                for counter in COUNTERS:
+                    setattr(found, counter, getattr(previous, counter))
+            self._models[key] = found
+        if self._autostart and self._thread is None and not self._closing:
+            self._thread = threading.Thread(
+                target=self._run, name="seaway-prediction-log", daemon=True
+            )
+            self._thread.start()
+        return found
+
+    @property
+    def writer_id(self) -> str:
+        """Names this writer's counters file; the process id keeps forked copies apart."""
+        return f"{socket.gethostname()}-{os.getpid()}-{self._token}"
+
+    @property
+    def models(self) -> list[ModelLog]:
+        return list(self._models.values())
+
+    def stats(self) -> dict[str, Any]:
+        """The log's own summary: where it writes and what each model's log counted."""
+        handles = self.models
+        models = [
+            {"model": m.model, "version": m.version, "sample": m.sample, **m.counts()}
+            for m in handles
+        ]
+        totals = {name: sum(getattr(m, name) for m in handles) for name in COUNTERS}
+        return {
+            "root": self.config.root,
+            "writer": self.writer_id,
+            "buffered_rows": self.buffered_rows,
+            **totals,
+            "models": models,
+        }
+
+    # ---- the writer thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        interval = max(0.05, min(1.0, self.config.flush_seconds / 4))
+        while not self._closing:
+            self.wake.wait(interval)
+            self.wake.clear()
+            try:
+                self.poll()
+            except Exception:  # pragma: no cover - poll counts its own failures
+                log.exception("prediction log: unexpected error in the writer")
+        self.poll(force=True)
+
+    def poll(self, *, force: bool = False) -> int:
+        """One round of the writer: flush when due (``force``: now), sweep when due. Returns
+        the rows written."""
+        now = self.clock()
+        with self.lock:
+            due = bool(self.buffer) and (
+                force
+                or self.buffered_rows >= self.config.flush_rows
+                or now - self.oldest >= self.config.flush_seconds
+            )
+            items, self.buffer = (self.buffer, []) if due else ([], self.buffer)
+            if due:
+                self.buffered_rows = 0
+        written = self._flush(items) if items else 0
+        if force or items:
+            self.report()
+        if self.config.retention is not None and now >= self._next_sweep:
+            self._next_sweep = now + self.config.sweep_seconds
+            self.sweep(now)
+        return written
+
+    def _flush(self, items: list[tuple[Any, ...]]) -> int:
+        from seaway.monitoring.logtable import concat_inputs, concat_outputs, serve_meta
+
+        groups: dict[tuple[int, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        for item in items:
+            groups.setdefault((id(item[0]), tuple(item[4])), []).append(item)
+        written = 0
+        for group in groups.values():
+            handle: ModelLog = group[0][0]
+            try:
+                inputs = concat_inputs([item[2] for item in group])
+                outputs = concat_outputs([item[4] for item in group])
+                meta = serve_meta(
+                    [item[1] or uuid.uuid4().hex for item in group],
+                    [item[3] for item in group],
+                    [item[6] for item in group],
+                    [item[5] for item in group],
+                )
+            except Exception as exc:
+                self._failed(handle, sum(item[3] for item in group), exc)
+                continue
+            written += self.write(handle, inputs, outputs, meta, requests=len(group))
+        return written
+
+    def write(
+        self,
+        handle: ModelLog,
+        inputs: Any,
+        outputs: Mapping[str, Any],
+        meta: Meta,
+        *,
+        requests: int,
+    ) -> int:
+        """Commit these rows as parts (one per day) with their window summaries; count them."""
+        from seaway.monitoring.logtable import build_parts, to_parquet
+
+        n = len(meta.row)
+        try:
+            parts = build_parts(
+                inputs, outputs, meta, classes=handle.classes, exclude=handle.exclude
+            )
+            fs, base = self.store()
+            for part in parts:
+                day = datetime.fromtimestamp(part.day * 86400, UTC).date()
+                folder = logstore.date_path(base, handle.model, handle.version, day)
+                name = logstore.part_name(datetime.fromtimestamp(self.clock(), UTC))
+                logstore.commit(fs, f"{folder}/{name}", to_parquet(part.table))
+                handle.files += 1
+                self._summarize(handle, fs, f"{folder}/{logstore.summary_name(name)}", part)
+        except Exception as exc:
+            self._failed(handle, n, exc)
+            return 0
+        handle.requests += requests
+        handle.rows += n
+        if self._failing:
+            self._failing = False
+            log.info("prediction log: writing to %s again", self.config.root)
+        return n
+
+    def store(self) -> tuple[Any, str]:
+        if self._store is None:
+            self._store = logstore.open_store(self.config.root)
+        return self._store
+
+    def _failed(self, handle: ModelLog, rows: int, exc: Exception) -> None:
+        handle.write_errors += 1
+        handle.failed_rows += rows
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "prediction log: cannot write %s rows of %s version %s to %s: %s: %s (counted in "
+                "seaway_prediction_log_write_errors_total; said once until a write succeeds)",
+                rows, handle.model, handle.version, self.config.root, type(exc).__name__, exc,
+            )  # fmt: skip
+
+    def _summarize(self, handle: ModelLog, fs: Any, path: str, part: Part) -> None:
+        """The part's window summary, when the model has a reference profile; a summary that
+        fails costs the summary, not the part."""
+        profile = self._profile(handle)
+        if profile is None or part.features.empty:
+            return
+        from seaway.monitoring.summary import summarize
+
+        try:
+            start, end = part.span()
+            text = summarize(part.features, profile, start=start, end=end).to_json()
+            logstore.commit(fs, path, text.encode("utf-8"))
+        except Exception as exc:
+            log.warning(
+                "prediction log: no window summary for %s version %s: %s: %s",
+                handle.model, handle.version, type(exc).__name__, exc,
+            )  # fmt: skip
+
+    @staticmethod
+    def _profile(handle: ModelLog) -> ReferenceProfile | None:
+        source = handle._profile_source
+        if source is not None:
+            handle._profile_source = None  # loaded once, here, off the request path
+            try:
+                handle.profile = source()
+            except Exception as exc:
+                log.warning(
+                    "prediction log: cannot read the reference profile of %s version %s (no "
+                    "window summaries): %s",
+                    handle.model, handle.version, exc,
+                )  # fmt: skip
+        return handle.profile
+
+    def report(self) -> None:
+        """Leave each model's counters beside its parts (``_writer-<id>.json``), where
+        ``seaway monitor log`` sums them."""
+        for handle in self.models:
+            counts = tuple(handle.counts().values())
+            if counts == handle._reported:
+                continue
+            doc = {
+                "writer": self.writer_id,
+                "source": self.source,
+                "started": self.started.isoformat(),
+                "updated": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
+                "counts": handle.counts(),
+            }
+            try:
+                fs, base = self.store()
+                folder = logstore.version_path(base, handle.model, handle.version)
+                path = f"{folder}/{logstore.WRITER_PREFIX}{self.writer_id}.json"
+                logstore.commit(fs, path, json.dumps(doc).encode("utf-8"))
+            except Exception:  # the parts' own failures were counted and said
+                continue
+            handle._reported = counts
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete the logged models' files older than the retention; returns how many."""
+        retention = self.config.retention
+        if retention is None or not self._models:
+            return 0
+        moment = datetime.fromtimestamp(self.clock() if now is None else now, UTC)
+        try:
+            return logstore.sweep(
+                self.config.root, {m.model for m in self.models}, moment - retention
+            )
+        except Exception as exc:
+            log.warning(
+                "prediction log: the retention sweep of %s failed: %s", self.config.root, exc
+            )
+            return 0
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Write everything buffered and stop the writer thread (idempotent)."""
+        self._closing = True
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self.wake.set()
+            thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.poll(force=True)  # nothing left after the thread's own last round
+        with self.lock:
+            self.closed = True
+        if self.buffer:  # recorded between the last round and now
+            with contextlib.suppress(Exception):
+                self.poll(force=True)
