@@ -188,6 +188,7 @@ def check_settings_file(text: str, folder: Path) -> None:
 YAML_CHECKS: dict[str, Callable[[str, Path], None]] = {
     "docs/serving.md": check_serve_config,
     "docs/configuration.md": check_settings_file,
+    "docs/monitoring.md": check_serve_config,
 }
 
 
