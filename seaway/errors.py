@@ -28,6 +28,9 @@ classes to HTTP and gRPC codes with two small tables.
     │   └── RegistryUnavailableError the database cannot be reached or is not a Seaway registry
     │       └── SchemaMismatchError  the database's schema is older or newer than this Seaway
     ├── ArtifactStoreError           the artifact store cannot be read or written
+    ├── MonitoringError              drift cannot be measured: what it compares is missing
+    │   ├── NoReferenceProfileError  the version was logged without reference_data
+    │   └── NoLoggedDataError        nothing of the version was logged in the window
     ├── AuthError
     │   ├── AuthenticationError      no API key, or one that is unknown or revoked (HTTP 401)
     │   └── PermissionDeniedError    a valid key without the scope this call needs (HTTP 403)
@@ -172,6 +175,18 @@ class SchemaMismatchError(RegistryUnavailableError):
 
 
 class ArtifactStoreError(SeawayError):
+    pass
+
+
+class MonitoringError(SeawayError):
+    pass
+
+
+class NoReferenceProfileError(MonitoringError):
+    pass
+
+
+class NoLoggedDataError(MonitoringError):
     pass
 
 
