@@ -16,6 +16,11 @@ feature keeps what the usual tests need, in a size that does not grow with the d
   scale; every live value (infinities too) lands in a bin; and no reference bin is empty, so PSI's
   logarithm is finite on the reference side. Low-cardinality data collapses to fewer bins (a 0/1
   column has two, a constant column one). Bin live data with ``np.searchsorted(edges, x)``.
+- **Fine histogram** (format 2; KS, Wasserstein and the window summaries): the same rule with up to
+  ``FINE_BINS`` equal-frequency bins (percentiles as observed values), with exact reference counts.
+  The decile edges are among the fine edges, so a window's decile counts follow from its fine ones.
+- **Multivariate** (format 2; ``profile_multivariate``): PCA of the standardised numeric features
+  and the reference's per-row reconstruction error, for a change in how features move together.
 - **Categorical** and **boolean** features (chi-square, PSI): the number of distinct values, the
   counts of the ``max_categories`` most frequent (ties broken by label), the rest folded into
   ``other``. Values are keyed by ``category_label`` (JSON keys are strings).
@@ -25,6 +30,9 @@ Kinds: bool and nullable boolean columns are boolean; numbers, timedeltas (secon
 nearly every value would be distinct) are numeric; the rest is categorical, except object columns
 holding only bools or only numbers. Convert live traffic with ``numeric_values`` and
 ``category_label`` so that it is measured exactly as the reference was.
+
+Format 1 profiles (no fine histogram, no multivariate block) still load; drift then works from the
+deciles and skips the multivariate check.
 """
 
 from __future__ import annotations
@@ -40,10 +48,13 @@ from pandas.api import types as pdt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from seaway.errors import InvalidInputError, PackagingError
+from seaway.packaging.profile_multivariate import Multivariate, build_multivariate
 from seaway.packaging.signature import to_numpy
 
 PERCENTILES = 100  # quantiles are kept at every percentile, 0.00 to 1.00
 HISTOGRAM_BINS = 10  # equal-frequency (decile) bins before deduplication
+FINE_BINS = 100  # the fine histogram's bins before deduplication (a multiple of HISTOGRAM_BINS)
+FORMAT_VERSION: Literal[2] = 2
 MAX_CATEGORIES = 50
 _NUMERIC_OBJECTS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
 _UNMIXED = ("string", "boolean", "empty")  # object columns whose values need no labelling first
@@ -87,17 +98,21 @@ class NumericFeature(_FeatureBase):
     quantile_levels: tuple[float, ...] = ()
     quantiles: tuple[float, ...] = ()
     histogram: Histogram
+    fine: Histogram | None = None  # format 2
 
     @model_validator(mode="after")
     def _check(self) -> NumericFeature:
-        hist = self.histogram
-        if (
-            len(self.quantile_levels) != len(self.quantiles)
-            or len(hist.counts) != len(hist.edges) + 1
-            or sum(hist.counts) != self.count
+        hists = (self.histogram,) if self.fine is None else (self.histogram, self.fine)
+        if len(self.quantile_levels) != len(self.quantiles) or any(
+            len(h.counts) != len(h.edges) + 1 or sum(h.counts) != self.count for h in hists
         ):
             raise ValueError("quantiles or histogram do not match their levels, edges or count")
         return self
+
+    @property
+    def bins(self) -> Histogram:
+        """The finest histogram the profile has: the fine one, or the deciles of format 1."""
+        return self.histogram if self.fine is None else self.fine
 
     def quantile(self, level: float) -> float:
         """The reference quantile at ``level``, interpolated between the stored percentiles."""
@@ -125,9 +140,10 @@ class ReferenceProfile(BaseModel):
 
     model_config = _FROZEN
 
-    format_version: Literal[1] = 1
+    format_version: Literal[1, 2] = FORMAT_VERSION
     n_rows: int
     features: dict[str, Feature]
+    multivariate: Multivariate | None = None  # format 2, when two numeric features vary
 
     def feature(self, name: str) -> NumericFeature | CategoricalFeature:
         """The named feature; an unknown name is an error that lists the known ones."""
@@ -155,9 +171,20 @@ def build_profile(
     if max_categories < 1:
         raise PackagingError(f"max_categories must be at least 1, got {max_categories}")
     columns = _columns(data, feature_names)
+    features: dict[str, NumericFeature | CategoricalFeature] = {}
+    numeric: dict[str, FloatArray] = {}
+    for name, series in columns:
+        kind = _kind(name, series)
+        if kind == "numeric":
+            numeric[name] = numeric_values(series)
+            features[name] = _numeric(numeric[name], str(series.dtype))
+        else:
+            features[name] = _categorical(series, kind, max_categories)
+    moments = {n: _moments(features[n]) for n in numeric}
     return ReferenceProfile(
         n_rows=len(columns[0][1]),
-        features={name: _profile(name, series, max_categories) for name, series in columns},
+        features=features,
+        multivariate=build_multivariate(numeric, moments),
     )
 
 
@@ -256,13 +283,9 @@ def _column(value: Any, key: Any) -> pd.Series[Any]:
     return pd.Series(array)
 
 
-def _profile(
-    name: str, series: pd.Series[Any], max_categories: int
-) -> NumericFeature | CategoricalFeature:
-    kind = _kind(name, series)
-    if kind == "numeric":
-        return _numeric(numeric_values(series), str(series.dtype))
-    return _categorical(series, kind, max_categories)
+def _moments(feature: NumericFeature | CategoricalFeature) -> tuple[float, float]:
+    assert isinstance(feature, NumericFeature)
+    return (feature.mean or 0.0, feature.std or 0.0)
 
 
 def _kind(name: str, series: pd.Series[Any]) -> Literal["numeric", "categorical", "boolean"]:
@@ -289,15 +312,10 @@ def _numeric(values: FloatArray, dtype: str) -> NumericFeature:
         return NumericFeature(
             dtype=dtype, count=count, missing=missing, infinite=count,
             histogram=Histogram(edges=(), counts=(count,)),
+            fine=Histogram(edges=(), counts=(count,)),
         )  # fmt: skip
     low = int(np.count_nonzero(values == -np.inf))
-    ranks = -(-finite.size * np.arange(1, HISTOGRAM_BINS) // HISTOGRAM_BINS)  # ceil(n*k/bins)
-    edges = np.unique(finite[ranks - 1])  # deciles as observed values, in exact integers
-    edges = edges[edges < finite[-1]]
-    at_or_below = np.searchsorted(finite, edges, side="right")
-    counts = np.diff(np.concatenate(([0], at_or_below, [finite.size])))
-    counts[0] += low
-    counts[-1] += count - finite.size - low
+    high = count - finite.size - low
     steps = np.arange(PERCENTILES + 1)
     return NumericFeature(
         dtype=dtype,
@@ -310,8 +328,22 @@ def _numeric(values: FloatArray, dtype: str) -> NumericFeature:
         max=float(finite[-1]),
         quantile_levels=tuple((steps / PERCENTILES).tolist()),
         quantiles=tuple(_percentiles(finite, steps).tolist()),
-        histogram=Histogram(edges=tuple(edges.tolist()), counts=tuple(counts.tolist())),
+        histogram=_histogram(finite, HISTOGRAM_BINS, low, high),
+        fine=_histogram(finite, FINE_BINS, low, high),
     )
+
+
+def _histogram(finite: FloatArray, bins: int, low: int, high: int) -> Histogram:
+    """Equal-frequency bins of the sorted finite values; ``low``/``high`` infinities join the
+    outer bins."""
+    ranks = -(-finite.size * np.arange(1, bins) // bins)  # ceil(n*k/bins)
+    edges = np.unique(finite[ranks - 1])  # quantiles as observed values, in exact integers
+    edges = edges[edges < finite[-1]]
+    at_or_below = np.searchsorted(finite, edges, side="right")
+    counts = np.diff(np.concatenate(([0], at_or_below, [finite.size])))
+    counts[0] += low
+    counts[-1] += high
+    return Histogram(edges=tuple(edges.tolist()), counts=tuple(counts.tolist()))
 
 
 def _percentiles(ordered: FloatArray, steps: np.ndarray[Any, Any]) -> FloatArray:
@@ -328,6 +360,30 @@ def _percentiles(ordered: FloatArray, steps: np.ndarray[Any, Any]) -> FloatArray
 def _categorical(
     series: pd.Series[Any], kind: Literal["categorical", "boolean"], max_categories: int
 ) -> CategoricalFeature:
+    counts, present = _label_counts(series)
+    ranked = counts.sort_index().sort_values(ascending=False, kind="stable")  # ties by label
+    return CategoricalFeature(
+        kind=kind,
+        dtype=str(series.dtype),
+        count=present,
+        missing=len(series) - present,
+        distinct=len(ranked),
+        top={str(label): int(n) for label, n in ranked.iloc[:max_categories].items()},
+        other=int(ranked.iloc[max_categories:].sum()),
+    )
+
+
+def category_counts(values: Any) -> tuple[dict[str, int], int]:
+    """The non-missing values counted by ``category_label``, and how many are missing: a live
+    categorical column measured as the profile measured the reference."""
+    series = values if isinstance(values, pd.Series) else _column(values, "values")
+    counts, present = _label_counts(series)
+    labels = [str(label) for label in counts.index]
+    return dict(zip(labels, counts.to_numpy().tolist(), strict=True)), len(series) - present
+
+
+def _label_counts(series: pd.Series[Any]) -> tuple[pd.Series[Any], int]:
+    """Counts by label (unordered, none zero) and the number of non-missing values."""
     present = series.dropna()
     if pdt.is_object_dtype(series.dtype) and pdt.infer_dtype(present) not in _UNMIXED:
         present = present.map(category_label)  # mixed types: label first so 1 and "1" agree
@@ -336,13 +392,4 @@ def _categorical(
     if pdt.infer_dtype(counts.index) != "string":  # labels of distinct values may coincide
         labels = [category_label(value) for value in counts.index]
         counts = pd.Series(counts.to_numpy(), index=labels).groupby(level=0).sum()
-    ranked = counts.sort_index().sort_values(ascending=False, kind="stable")  # ties by label
-    return CategoricalFeature(
-        kind=kind,
-        dtype=str(series.dtype),
-        count=len(present),
-        missing=len(series) - len(present),
-        distinct=len(ranked),
-        top={str(label): int(n) for label, n in ranked.iloc[:max_categories].items()},
-        other=int(ranked.iloc[max_categories:].sum()),
-    )
+    return counts, len(present)

@@ -347,7 +347,7 @@ def test_json_round_trip_keeps_every_kind() -> None:
 
 def test_json_shape() -> None:
     dumped = build_profile({"n": [1, 2], "c": ["a", "a"]}).model_dump(mode="json")
-    assert dumped["format_version"] == 1
+    assert dumped["format_version"] == 2
     assert dumped["n_rows"] == 2
     assert dumped["features"]["c"] == {
         "kind": "categorical",
@@ -359,6 +359,8 @@ def test_json_shape() -> None:
         "other": 0,
     }
     assert dumped["features"]["n"]["histogram"] == {"edges": [1.0], "counts": [1, 1]}
+    assert dumped["features"]["n"]["fine"] == {"edges": [1.0], "counts": [1, 1]}
+    assert dumped["multivariate"] is None  # one numeric feature
 
 
 def test_profile_is_frozen_and_validated() -> None:
