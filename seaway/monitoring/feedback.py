@@ -124,6 +124,8 @@ def _label(value: Any, n: int) -> Any:
 
 def numeric_value(label: Any) -> float:
     """The label as a number (True is 1), or NaN when it is not one."""
+    if hasattr(label, "item") and not isinstance(label, str | bytes):  # numpy scalars
+        label = label.item()
     if isinstance(label, Number):
         try:
             return float(label)  # type: ignore[arg-type]
@@ -161,21 +163,69 @@ def record_feedback(
 ) -> int:
     """Store labels for ``model``'s logged predictions; returns how many. All or nothing: the
     items are checked first and written as one part."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if not model:
         raise InvalidInputError("feedback needs a model name")
     parsed = parse_items(items)
     if not parsed:
         return 0
     moment = as_utc(now) if now is not None else datetime.now(UTC)
+    return _write(model, feedback_table(parsed, moment), moment, root)
+
+
+def record_feedback_columns(
+    model: str,
+    request_ids: Any,
+    labels: Any,
+    rows: Any = None,
+    *,
+    root: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """``record_feedback`` for labels in columns (a bulk file's): the same checks, vectorised.
+    A bad value's error names its position (counting from 0)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    ids = pd.Series(request_ids, dtype=object).reset_index(drop=True)
+    values = pd.Series(labels).reset_index(drop=True)
+    if len(values) != len(ids):
+        raise InvalidInputError(f"{len(ids)} request ids but {len(values)} labels")
+    _first_bad(ids.isna() | (ids.map(category_label) == ""), "has no request id")
+    _first_bad(values.isna(), "has no label")
+    if rows is None:
+        row = pd.Series(0, index=ids.index, dtype="int64")
+    else:
+        row = pd.to_numeric(pd.Series(rows).reset_index(drop=True), errors="coerce")
+        _first_bad(row.isna() | (row < 0) | (row % 1 != 0), "has no row number (an integer >= 0)")
+    moment = as_utc(now) if now is not None else datetime.now(UTC)
+    table = pa.table(
+        {
+            "request_id": pa.array(ids.map(category_label).tolist(), pa.string()),
+            "row": pa.array(row.astype("int64").to_numpy(), pa.int32()),
+            "label": pa.array(values.map(category_label).tolist(), pa.string()),
+            "value": pa.array(values.map(numeric_value).to_numpy(float), pa.float64()),
+            "time": pa.array([moment] * len(ids), pa.timestamp("us", tz="UTC")),
+        }
+    )
+    return _write(model, table, moment, root) if len(ids) else 0
+
+
+def _first_bad(mask: Any, what: str) -> None:
+    if mask.any():
+        where = int(mask.to_numpy().nonzero()[0][0])
+        raise InvalidInputError(f"row {where} {what} ({int(mask.sum())} such rows)")
+
+
+def _write(model: str, table: pa.Table, moment: datetime, root: str | None) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     fs, base = open_store(root or feedback_root())
     sink = pa.BufferOutputStream()
-    pq.write_table(feedback_table(parsed, moment), sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd")
     folder = f"{base}/{segment('model', model)}/date={moment.date().isoformat()}"
     commit(fs, f"{folder}/{part_name(moment)}", bytes(sink.getvalue()))
-    return len(parsed)
+    return int(table.num_rows)
 
 
 def read_feedback(

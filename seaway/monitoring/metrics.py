@@ -129,7 +129,8 @@ def classification_metrics(
     """Every classifier metric. Labels and ``classes`` must be comparable values (Seaway passes
     their ``category_label`` strings); ``proba`` has a column per class, in ``classes``' order.
     Rows whose true label is none of the classes count in accuracy, precision, recall and F1
-    (as wrong answers) and are left out of ROC AUC and log loss, which need its column."""
+    (as wrong answers) and are left out of ROC AUC and log loss, which need its column; so are
+    rows whose probabilities are missing (NaN)."""
     truth, pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
     if not truth.size:
         return {m: Metric(m, None, "no labelled rows") for m in CLASSIFIER_METRICS}
@@ -145,12 +146,16 @@ def classification_metrics(
         return out | {m: Metric(m, None, why) for m in ("roc_auc", "log_loss")}
     scores = np.asarray(proba, dtype=np.float64)
     index = label_index(truth, classes)
-    known = index >= 0
-    note = None
-    if not known.all():
-        note = f"{int((~known).sum())} rows whose label is not one of the model's classes left out"
-        if not known.any():
-            return out | {m: Metric(m, None, note) for m in ("roc_auc", "log_loss")}
+    unknown, unscored = index < 0, ~np.isfinite(scores).all(axis=1)
+    known = ~(unknown | unscored)
+    notes = []
+    if unknown.any():
+        notes.append(f"{int(unknown.sum())} rows whose label is not one of the model's classes")
+    if unscored.any():
+        notes.append(f"{int(unscored.sum())} rows without logged probabilities")
+    note = f"{' and '.join(notes)} left out" if notes else None
+    if not known.any():
+        return out | {m: Metric(m, None, note) for m in ("roc_auc", "log_loss")}
     auc, loss = roc_auc(index[known], scores[known]), log_loss(index[known], scores[known])
     if note is not None:
         auc = Metric(auc.name, auc.value, "; ".join(filter(None, [auc.reason, note])))

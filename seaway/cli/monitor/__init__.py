@@ -11,3 +11,8 @@ app = typer.Typer(
     help="Watch served and batch-scored models: drift, performance, feedback, alerts, reports.",
     no_args_is_help=True,
 )
+
+# each module registers its commands on ``app`` when imported
+from seaway.cli.monitor import feedback  # noqa: E402, F401
+from seaway.cli.monitor import performance  # noqa: E402, F401
+from seaway.cli.monitor import export  # noqa: E402, F401

@@ -153,3 +153,16 @@ def test_average_ranks_match_scipy() -> None:
 
 def test_label_index() -> None:
     assert label_index(np.array(["b", "x", "a"], dtype=object), ["a", "b"]).tolist() == [1, -1, 0]
+
+
+def test_rows_without_probabilities_leave_probability_metrics_only() -> None:
+    classes = ["0", "1"]
+    truth = np.array(["0", "1", "1", "0"], dtype=object)
+    proba = np.array([[0.8, 0.2], [np.nan, np.nan], [0.3, 0.7], [0.6, 0.4]])
+    ours = classification_metrics(truth, truth, classes, proba)
+    assert ours["accuracy"].value == 1.0
+    keep = [0, 2, 3]
+    assert ours["log_loss"].value == pytest.approx(
+        skm.log_loss(truth[keep], proba[keep], labels=classes)
+    )
+    assert "1 rows without logged probabilities" in (ours["roc_auc"].reason or "")
