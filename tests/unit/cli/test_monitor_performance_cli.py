@@ -17,7 +17,7 @@ import seaway
 from seaway.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "monitoring"))
-from test_performance import _requests, write_log  # noqa: E402
+from test_performance import _requests, write_log
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def test_feedback_then_performance_equals_sklearn(
 ) -> None:
     model, x, y = logged
     labels = tmp_path / "labels.csv"
-    pd.DataFrame({"rid": [f"r{i}" for i in range(150)], "truth": y[:150]}).to_csv(labels, index=False)
+    pd.DataFrame({"rid": [f"r{i}" for i in range(150)], "truth": y[:150]}).to_csv(
+        labels, index=False
+    )
     assert _run("monitor", "feedback", "clf", "--file", str(labels), "--id-column", "rid",
                 "--label-column", "truth") == 0  # fmt: skip
     assert "Recorded 150 labels" in capsys.readouterr().out
@@ -77,7 +79,9 @@ def test_export_with_feedback(logged, tmp_path: Path, capsys: pytest.CaptureFixt
     pd.DataFrame({"request_id": ["r3", "r4"], "label": y[3:5]}).to_parquet(labels)
     assert _run("monitor", "feedback", "clf", "--file", str(labels)) == 0
     out = tmp_path / "data.parquet"
-    assert _run("monitor", "export", "clf", "--since", "1d", "--with-feedback", "--out", str(out)) == 0
+    assert (
+        _run("monitor", "export", "clf", "--since", "1d", "--with-feedback", "--out", str(out)) == 0
+    )
     assert "Wrote 2 labelled rows" in capsys.readouterr().out
     data = pd.read_parquet(out)
     assert data["request_id"].tolist() == ["r3", "r4"]
