@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -26,9 +26,11 @@ from seaway.batch.driverlock import holding
 from seaway.batch.inputs import InputFile, changed, resolve_inputs
 from seaway.batch.local import Chunk, Span, Work, WorkerSpec, run_local, usable_cores
 from seaway.batch.output import ChunkStats, OutputFolder
+from seaway.batch.predlog import log_spec
 from seaway.batch.progress import Progress, Silent
 from seaway.batch.readers import columns_of, plan_spans, read_chunks, row_count, row_groups
 from seaway.errors import BatchInputError, ConflictError, InvalidInputError, NotFoundError
+from seaway.monitoring import logstore
 from seaway.registry import Registry
 from seaway.registry.jobs import BatchJob
 from seaway.registry.uri import is_model_uri, parse_model_uri, uri_hint
@@ -56,6 +58,12 @@ class BatchOptions:
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     trusted: bool = False
+    #: share of scored rows written to the prediction log (None: the model's serving config's
+    #: ``log_sample``, else 0: off); where (None: ``<SEAWAY_HOME>/monitoring/predictions``);
+    #: inputs left out (added to the model's own ``log_exclude``). See seaway/batch/predlog.py.
+    log_sample: float | None = None
+    log_store: str | None = None
+    log_exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.chunk_rows < 1:
@@ -68,12 +76,15 @@ class BatchOptions:
             raise InvalidInputError(f"--format must be parquet or csv, got {self.output_format!r}")
         if self.engine not in ("local", "ray"):
             raise InvalidInputError(f"--engine must be local or ray, got {self.engine!r}")
+        if self.log_sample is not None and not 0.0 <= self.log_sample <= 1.0:
+            raise InvalidInputError(f"--log-sample must be from 0 to 1, got {self.log_sample}")
 
     def params(self) -> dict[str, Any]:
         values = asdict(self)
         for key in ("model", "input", "output"):
             values.pop(key)
         values["keep"], values["features"] = list(self.keep), list(self.features)
+        values["log_exclude"] = list(self.log_exclude)
         return values
 
     @classmethod
@@ -81,6 +92,7 @@ class BatchOptions:
         params = dict(job.params)
         params["keep"] = tuple(params.get("keep", ()))
         params["features"] = tuple(params.get("features", ()))
+        params["log_exclude"] = tuple(params.get("log_exclude", ()))
         params.update({k: v for k, v in overrides.items() if v is not None})
         known = {f for f in cls.__dataclass_fields__}
         return cls(
@@ -214,6 +226,18 @@ def run_job(
                 "created_at": datetime.now(UTC).isoformat(),
             }
         )
+    spec = replace(
+        spec,
+        log=log_spec(
+            root=options.log_store or logstore.default_root(),
+            sample=options.log_sample,
+            exclude=options.log_exclude,
+            job_id=job.job_id,
+            keep=options.keep,
+            manifest=record.manifest,
+            package_path=model_path,
+        ),
+    )
     return _execute(registry, job, options, spec, files, folder, progress or Silent())
 
 

@@ -45,6 +45,7 @@ from typing import Any
 from seaway.batch.handoff import Handoff, HandoffFolder
 from seaway.batch.inputs import InputFile
 from seaway.batch.output import ChunkStats, OutputFolder
+from seaway.batch.predlog import BatchLogSpec, log_chunk
 from seaway.batch.readers import read_span
 from seaway.batch.scoring import Scorer, score
 from seaway.errors import BatchWorkerError, RowRejectedError
@@ -72,6 +73,8 @@ class WorkerSpec:
     threads: int = 1
     #: the package's flavor: decides whether workers may be forked from the driver
     flavor: str = ""
+    #: the prediction log's settings (seaway/batch/predlog.py); None: the job logs nothing
+    log: BatchLogSpec | None = None
 
     def build(self) -> tuple[Scorer, OutputFolder]:
         from seaway.runtime.model import load_package
@@ -86,6 +89,7 @@ class WorkerSpec:
             keep=self.keep,
             proba=self.proba,
             features=self.features,
+            log=self.log.open(self.model_name, self.model_version) if self.log else None,
         )
         return scorer, OutputFolder(self.output_url, self.output_format)
 
@@ -222,6 +226,7 @@ def score_and_commit(
         )
     stats = ChunkStats(result.rows_in, result.rows_out, result.rows_rejected)
     folder.commit(chunk.file_index, chunk.index, result.output, result.rejects, stats)
+    log_chunk(scorer.log, scorer, chunk, result)  # after the commit: never fails the chunk
     return chunk.file_index, chunk.index, stats
 
 

@@ -45,6 +45,8 @@ class Scorer:
     proba: bool = False
     #: for a model taking one 2-D array: the file's columns that form it, in order
     features: tuple[str, ...] = ()
+    #: where committed chunks are logged (seaway/batch/predlog.py: BatchLog); None: not logged
+    log: Any = None
 
     @property
     def signature(self) -> Signature | None:
@@ -69,6 +71,8 @@ class ScoredChunk:
     rows_in: int
     rows_out: int
     rows_rejected: int
+    #: each output row's position in the chunk (the prediction log samples from them)
+    rows: np.ndarray[Any, Any] | None = None
 
 
 def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> ScoredChunk:
@@ -80,7 +84,7 @@ def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> Score
     ok, reasons = _check_rows(frame, scorer)
     good = np.flatnonzero(ok)
     # no row left: the model is not called (signatures refuse inputs without rows)
-    inputs = _model_inputs(frame, scorer, good) if len(good) else None
+    inputs = model_inputs(frame, scorer, good) if len(good) else None
     outputs, failed = _predict(scorer, inputs, good)
     for position, reason in failed.items():
         ok[position] = False
@@ -100,7 +104,7 @@ def score(scorer: Scorer, table: Any, *, file_url: str, first_row: int) -> Score
         rejects = rejects.append_column("_file", pa.repeat(file_url, len(rejected)))
         rejects = rejects.append_column("_row", pa.array(rejected + first_row, type=pa.int64()))
         rejects = rejects.append_column("_reason", pa.array(reasons[rejected].tolist()))
-    return ScoredChunk(output, rejects, table.num_rows, len(good), len(rejected))
+    return ScoredChunk(output, rejects, table.num_rows, len(good), len(rejected), good)
 
 
 # -- row checks ---------------------------------------------------------------------------------
@@ -189,7 +193,7 @@ def _reason(name: str, value: Any, datatype: Datatype) -> str:
 # -- model inputs and predictions -----------------------------------------------------------------
 
 
-def _model_inputs(frame: pd.DataFrame, scorer: Scorer, rows: np.ndarray[Any, Any]) -> Any:
+def model_inputs(frame: pd.DataFrame, scorer: Scorer, rows: np.ndarray[Any, Any]) -> Any:
     """The checked rows as the model's native input (types converted, as the signature says)."""
     signature = scorer.signature
     subset = frame if len(rows) == len(frame) else frame.iloc[rows]  # rows: sorted, unique
@@ -247,7 +251,7 @@ def _predict(
 ) -> tuple[dict[str, np.ndarray[Any, Any]], dict[int, str]]:
     """Predictions for ``rows``; rows the model fails on are left out and reported."""
     take = _taker(inputs, len(rows))
-    # the inputs are in the model's native form already (_model_inputs): a seaway Model takes
+    # the inputs are in the model's native form already (model_inputs): a seaway Model takes
     # them without checking them again; other models (tests, wrappers) through predict
     model = scorer.model
     predict = getattr(model, "predict_native", model.predict)

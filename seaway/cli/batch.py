@@ -14,6 +14,7 @@ from seaway.cli import schedules
 from seaway.cli.output import fields, fmt, log_lines, print_json, say, table
 from seaway.cli.state import state
 from seaway.errors import InvalidInputError
+from seaway.monitoring import logstore
 from seaway.registry.jobs import BatchJob, JobStore
 from seaway.types import JobStatus
 
@@ -91,6 +92,24 @@ def run(
             help="Continue a job even though an input file changed since it started.",
         ),
     ] = False,
+    log_sample: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of scored rows written to the prediction log, 0 to 1 [default: the "
+            "model's serving config, else 0: off]."
+        ),
+    ] = None,
+    log_store: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder or fsspec URL of the prediction log [default: "
+            "<SEAWAY_HOME>/monitoring/predictions]."
+        ),
+    ] = None,
+    log_exclude: Annotated[
+        str | None,
+        typer.Option(help="Inputs never logged, comma-separated (added to the model's own)."),
+    ] = None,
 ) -> None:
     """Score files with a registered model; rerun with --resume JOB_ID (or the same output) to
     continue a job that was stopped."""
@@ -132,6 +151,9 @@ def run(
                 engine=engine or "local",  # type: ignore[arg-type]
                 ray_address=address,
                 trusted=trusted,
+                log_sample=log_sample,
+                log_store=log_store or logstore.default_root(state(ctx).settings().home),
+                log_exclude=_names(log_exclude),
             )
             job = run_job(
                 registry,

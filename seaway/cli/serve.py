@@ -10,6 +10,7 @@ import typer
 
 from seaway.batch.scheduler import Scheduler
 from seaway.cli.state import state
+from seaway.monitoring import logstore
 from seaway.registry import Registry
 from seaway.registry.uri import is_model_uri
 from seaway.runtime import spawner
@@ -121,6 +122,30 @@ def serve_command(
             "ports; 'auto' = one per usable core [default: 1]."
         ),
     ] = None,
+    log_sample: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of requests written to the prediction log, 0 to 1 [default: the "
+            "model's serving config, else 0: off]."
+        ),
+    ] = None,
+    log_store: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder or fsspec URL of the prediction log [default: "
+            "<SEAWAY_HOME>/monitoring/predictions]."
+        ),
+    ] = None,
+    log_retention: Annotated[
+        str | None,
+        typer.Option(
+            help="Delete logged predictions older than this: 30d, 12h, 90m or never [30d]."
+        ),
+    ] = None,
+    log_exclude: Annotated[
+        str | None,
+        typer.Option(help="Inputs never logged, comma-separated (added to each model's own)."),
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol (REST and gRPC) and MLflow's /invocations."""
     settings = ServeConfig.load(
@@ -149,8 +174,17 @@ def serve_command(
             "access_log": access_log,
             "scheduler": scheduler,
             "workers": workers,
+            "log_sample": log_sample,
+            "log_store": log_store,
+            "log_retention": log_retention,
+            "log_exclude": [n.strip() for n in log_exclude.split(",") if n.strip()]
+            if log_exclude
+            else None,
         },
     )
+    if settings.log_store is None:  # the home the CLI's --home and SEAWAY_HOME point at
+        home = state(ctx).settings().home
+        settings = settings.model_copy(update={"log_store": logstore.default_root(home)})
     if settings.worker_count == 1:  # several workers: each starts its own, once forked
         spawner.start_early(settings.models)  # its imports run beside the registry's opening
     needs_registry = (

@@ -83,6 +83,10 @@ class ServingConfig(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     #: Seconds one model call may take before its replica is killed as hung.
     call_timeout: float | None = Field(default=None, gt=0)
+    #: Share of requests written to the prediction log (0 to 1; ``seaway serve --log-sample``).
+    log_sample: float | None = Field(default=None, ge=0, le=1)
+    #: Inputs never written to the prediction log (privacy: ``["email", "ssn"]``).
+    log_exclude: list[str] | None = None
 
 
 class Manifest(BaseModel):

@@ -5,7 +5,8 @@ Precedence: a flag that is given, then the environment, then the file, then the 
 
 Batching, replicas and timeouts may also come from a model's own serving config (recorded when it
 was logged, ``log_model(..., serving={...})``). Per model the order is: flag or config file, then
-the model's serving config, then the defaults below.
+the model's serving config, then the defaults below. The prediction log's per-model settings
+(``per_model``, in the file only) are resolved in ``seaway/serving/predlog.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from seaway.errors import ConfigError
+from seaway.errors import ConfigError, InvalidInputError
+from seaway.monitoring.durations import parse_duration
 from seaway.packaging.manifest import Manifest
 from seaway.serving.model import ServingOptions
 
@@ -30,6 +32,17 @@ ENV_PREFIX = "SEAWAY_SERVE_"
 #: The config file's own variable (read by the CLI's ``--config``), not a setting.
 CONFIG_ENV = "SEAWAY_SERVE_CONFIG"
 _MAX_WORKERS = 64
+#: settings given as lists: in the environment, separated by commas or spaces
+_LISTS = ("models", "log_exclude")
+
+
+class ModelSettings(BaseModel):
+    """What the serve config may set for one model (``per_model: {NAME: {...}}``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    log_sample: float | None = Field(default=None, ge=0, le=1)
+    log_exclude: list[str] = Field(default_factory=list)
 
 
 class ServeConfig(BaseModel):
@@ -62,6 +75,34 @@ class ServeConfig(BaseModel):
     scheduler: bool = False
     #: front processes (``seaway/serving/workers.py``); ``auto``: one per usable core
     workers: int | Literal["auto"] = 1
+    # the prediction log (docs/monitoring.md; per model: seaway/serving/predlog.py)
+    #: share of requests logged (None: each model's own serving config, else 0: off)
+    log_sample: float | None = Field(default=None, ge=0, le=1)
+    #: where: a folder or fsspec URL (None: ``<SEAWAY_HOME>/monitoring/predictions``)
+    log_store: str | None = None
+    #: how long logged predictions are kept: ``30d``, ``12h``, ... or ``never``
+    log_retention: str = "30d"
+    #: inputs never logged, for every model
+    log_exclude: list[str] = Field(default_factory=list)
+    #: rows held for the writer before requests are dropped (and counted)
+    log_buffer: int = Field(default=100_000, ge=1)
+    #: a part file is written when this many rows wait ...
+    log_flush_rows: int = Field(default=10_000, ge=1)
+    #: ... or when the oldest has waited this many seconds
+    log_flush_seconds: float = Field(default=60.0, gt=0)
+    #: settings of one model, by name (config file only): ``{fraud: {log_sample: 1.0}}``
+    per_model: dict[str, ModelSettings] = Field(default_factory=dict)
+
+    @field_validator("log_retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        text = str(value).strip().lower()
+        if text != "never":
+            try:
+                parse_duration(text, what="log_retention")
+            except InvalidInputError as exc:
+                raise ValueError(str(exc)) from None
+        return text
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -164,9 +205,7 @@ def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
         raw = env.get(ENV_PREFIX + key.upper())
         if raw is None or raw == "":
             continue
-        values[key] = (
-            [part for part in re.split(r"[,\s]+", raw) if part] if key == "models" else raw
-        )
+        values[key] = [part for part in re.split(r"[,\s]+", raw) if part] if key in _LISTS else raw
     unknown = sorted(
         name
         for name in env

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seaway.errors import BatcherClosedError, ModelUnavailableError, NotFoundError, listed, quoted
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
+from seaway.serving import logs
 from seaway.serving.model import ServedModel, output_tensors
+
+if TYPE_CHECKING:
+    from seaway.monitoring.predlog import ModelLog
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class DataPlane:
         self.started_at = time.time()
         #: False once shutdown begins: readiness turns false so balancers stop sending.
         self.accepting = True
+        #: called with each version published, to give it its prediction log (serving/predlog.py)
+        self.log_models: Callable[[ServedModel], None] | None = None
 
     # ---- routing table ------------------------------------------------------------------------
 
@@ -44,6 +50,8 @@ class DataPlane:
         versions: dict[str, dict[str, ServedModel]] = {}
         for model in models:
             versions.setdefault(model.name, {})[model.version] = model
+            if self.log_models is not None:
+                self.log_models(model)
         chosen = dict(default or {})
         for name, by_version in versions.items():
             chosen.setdefault(name, max(by_version, key=_version_key))
@@ -56,6 +64,8 @@ class DataPlane:
         by_version = table.versions.get(old.name, {})
         if by_version.get(old.version) is not old:
             return
+        if self.log_models is not None:
+            self.log_models(new)
         versions = dict(table.versions)
         versions[old.name] = {**by_version, old.version: new}
         self._table = RoutingTable(versions, table.default)
@@ -119,10 +129,13 @@ class DataPlane:
     # ---- inference ------------------------------------------------------------------------------
 
     async def infer(self, request: InferRequest) -> InferResponse:
+        started = time.perf_counter()
         model = self._ready(request.model_name, request.model_version)
         native, rows = model.native_inputs(request.inputs)
         outputs = model.requested_outputs([o.name for o in request.outputs])
         model, results = await self._predict(model, request.model_version, native, rows, outputs)
+        if model.logger is not None:
+            _record(model.logger, native, results, rows, started, request.id)
         return InferResponse(
             model_name=model.name,
             model_version=model.version,
@@ -134,10 +147,14 @@ class DataPlane:
         self, name: str, version: str | None, data: Any, outputs: Sequence[str] = ()
     ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
         """For formats that are not tensors (MLflow scoring): ``data`` goes to the signature as is."""
+        started = time.perf_counter()
         model = self._ready(name, version)
         native, rows = model.native_data(data)
         wanted = model.requested_outputs(outputs)
-        return await self._predict(model, version, native, rows, wanted)
+        model, results = await self._predict(model, version, native, rows, wanted)
+        if model.logger is not None:
+            _record(model.logger, native, results, rows, started, None)
+        return model, results
 
     def _ready(self, name: str, version: str | None) -> ServedModel:
         model = self.get(name, version)
@@ -166,6 +183,21 @@ class DataPlane:
 
     async def stop(self, drain: bool = True) -> None:
         await asyncio.gather(*(m.stop(drain=drain) for m in self.models), return_exceptions=True)
+
+
+def _record(
+    logger: ModelLog,
+    native: Any,
+    results: dict[str, np.ndarray[Any, Any]],
+    rows: int,
+    started: float,
+    given_id: str | None,
+) -> None:
+    """Hand an answered request to the prediction log under the id a client knows it by: its
+    V2 ``id`` when it has one, else its X-Request-ID (the client's, or the one the server made
+    and sent back in the header or gRPC metadata)."""
+    rid = given_id or logs.request_id.get()
+    logger.record(native, results, rows, time.perf_counter() - started, rid)
 
 
 def _version_key(version: str) -> tuple[int, str]:

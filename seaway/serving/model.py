@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from seaway.runtime.batcher import AdaptiveBatcher
 from seaway.runtime.pool import PoolState, ReplicaPool
 from seaway.runtime.replica import ReplicaSpec
 from seaway.types import Datatype
+
+if TYPE_CHECKING:
+    from seaway.monitoring.predlog import ModelLog
 
 #: Open Inference Protocol platform names by flavor (informational, as in Triton/KServe).
 PLATFORMS = {
@@ -86,6 +89,10 @@ class ServedModel:
         self.version = version
         self.manifest = manifest
         self.options = options
+        self.package_path = package_path
+        #: where answered requests are recorded (the prediction log; None: not logged). Set by
+        #: the data plane when it publishes the version (``seaway/serving/predlog.py``).
+        self.logger: ModelLog | None = None
         spec = ReplicaSpec(package_path, trusted=options.trusted, manifest_sha256=manifest_sha256)
         self.pool = ReplicaPool(
             spec, options.replicas, timeout=options.model_call_timeout, on_restart=on_restart

@@ -33,6 +33,7 @@ import uvicorn
 from seaway.errors import ConfigError
 from seaway.registry import Registry
 from seaway.runtime import spawner
+from seaway.serving import predlog
 from seaway.serving.auth import Authenticator
 from seaway.serving.config import ServeConfig
 from seaway.serving.controller import Controller
@@ -134,6 +135,9 @@ async def serve(
     metrics = Metrics(SharedMetrics(worker.metrics_folder, worker.index) if worker else None)
     plane = DataPlane(request_timeout=config.request_timeout)
     metrics.watch(lambda: plane.models)
+    prediction_log = predlog.open_log(config)  # its writer thread starts with a logged model
+    plane.log_models = predlog.attacher(prediction_log, config)
+    metrics.registry.register(predlog.LogCollector(prediction_log))
     authenticator = Authenticator(config.rate_limit) if config.auth else None
     tracing = tracing_from_environment()  # None unless the OTEL_* variables ask (tracing.py)
     controller = Controller(
@@ -250,6 +254,7 @@ async def serve(
         stops.extend(asyncio.to_thread(service.close) for service in started)
         await asyncio.gather(*stops, return_exceptions=True)
         await controller.stop()
+        await asyncio.to_thread(prediction_log.close)  # writes what is buffered: nothing is lost
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         metrics.publish()  # a worker's last counts, for the others' scrapes
