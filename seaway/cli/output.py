@@ -55,12 +55,16 @@ def table(
     rows: list[list[Any]],
     *,
     identifiers: Collection[str] | None = None,
+    compact: bool = False,
 ) -> None:
     """A table; ``identifiers`` (default: the first column) name columns that are never wrapped:
-    on a terminal too narrow for them, the rows come as plain tab-separated lines instead."""
+    on a terminal too narrow for them, the rows come as plain tab-separated lines instead.
+    ``compact``: no borders, columns two spaces apart (a wide table within 80 columns)."""
     keep_whole = set(columns[:1] if identifiers is None else identifiers)
     cells = [[fmt(value) for value in row] for row in rows]
     out = Table(title=escape(title) if title else None, title_justify="left", header_style="bold")
+    if compact:
+        out.box, out.pad_edge, out.show_edge = None, False, False
     for index, column in enumerate(columns):
         if column in keep_whole:
             longest = max([len(column), *(len(row[index]) for row in cells)])

@@ -16,6 +16,8 @@ from itertools import pairwise
 
 from markupsafe import Markup, escape
 
+from seaway.monitoring.describe import number as fmt
+
 WIDTH = 360
 HEIGHT = 170
 _LEFT, _RIGHT, _TOP, _BOTTOM = 44, 8, 8, 22  # plot margins (axis labels live in them)
@@ -31,17 +33,6 @@ class Bar:
     reference: float
     current: float
     new: bool = False
-
-
-def fmt(value: float | None) -> str:
-    """A number short enough for an axis or a table cell."""
-    if value is None or math.isnan(value):
-        return "-"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if value == 0:
-        return "0"
-    return f"{value:.4g}" if 1e-3 <= abs(value) < 1e6 else f"{value:.2e}"
 
 
 def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
@@ -159,7 +150,9 @@ def numeric_chart(
     x = _Scale(bounds[0][0], bounds[-1][1], _LEFT, WIDTH - _RIGHT)
     top = max([*ref_density, *cur_density, 0.0]) or 1.0
     y = _Scale(0.0, top * 1.08, HEIGHT - _BOTTOM, _TOP + 14)
-    body = _y_axis(y, nice_ticks(0.0, top, 3))
+    # gridlines without numbers: a density's unit (share per unit of the feature) tells a reader
+    # nothing; each bin's tooltip gives its shares
+    body = [line.split("<text", 1)[0] for line in _y_axis(y, nice_ticks(0.0, top, 3))]
     body.append(f'<path class="ref" d="{_steps(bounds, ref_density, x, y)}"/>')
     body.append(f'<path class="cur" d="{_steps(bounds, cur_density, x, y)}"/>')
     last = len(bounds) - 1
@@ -236,7 +229,8 @@ def category_chart(label: str, bars: Sequence[Bar]) -> Markup:
     left = 8 + 6 * min(_MAX_LABEL, max([len(b.label) for b in bars] + [4])) + 8
     x = _Scale(0.0, max([b.reference for b in bars] + [b.current for b in bars] + [0.01]),
                left, WIDTH - _RIGHT - 40)  # fmt: skip
-    body = _legend([("ref", "reference"), ("cur", "current"), ("new", "new category")])
+    keys = [("ref", "reference"), ("cur", "current")]
+    body = _legend(keys + [("new", "new category")] if any(b.new for b in bars) else keys)
     for index, bar in enumerate(bars):
         top = _TOP + 16 + index * row
         text = bar.label if len(bar.label) <= _MAX_LABEL else bar.label[: _MAX_LABEL - 1] + "…"

@@ -17,3 +17,4 @@ from seaway.cli.monitor import feedback  # noqa: E402, F401
 from seaway.cli.monitor import performance  # noqa: E402, F401
 from seaway.cli.monitor import export  # noqa: E402, F401
 from seaway.cli.monitor import log  # noqa: E402, F401
+from seaway.cli.monitor import drift  # noqa: E402, F401
