@@ -7,7 +7,7 @@ browser refuse anything that would leave the page. Jinja2's autoescaping covers 
 comes from data (feature names, category labels, model names); charts arrive as ``Markup`` that
 escaped its own text.
 
-``build_view`` (``report_view.py``) turns drift results into a :class:`ReportView`;
+``report_view.report_view`` turns drift results into a :class:`ReportView`;
 :func:`render_report` turns that into HTML.
 """
 
