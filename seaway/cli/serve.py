@@ -146,6 +146,10 @@ def serve_command(
         str | None,
         typer.Option(help="Inputs never logged, comma-separated (added to each model's own)."),
     ] = None,
+    alert_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between evaluations of the config's alert rules [default: 60]."),
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol (REST and gRPC) and MLflow's /invocations."""
     settings = ServeConfig.load(
@@ -180,6 +184,7 @@ def serve_command(
             "log_exclude": [n.strip() for n in log_exclude.split(",") if n.strip()]
             if log_exclude
             else None,
+            "alert_interval": alert_interval,
         },
     )
     if settings.log_store is None:  # the home the CLI's --home and SEAWAY_HOME point at
@@ -188,7 +193,10 @@ def serve_command(
     if settings.worker_count == 1:  # several workers: each starts its own, once forked
         spawner.start_early(settings.models)  # its imports run beside the registry's opening
     needs_registry = (
-        settings.auth or settings.scheduler or any(is_model_uri(uri) for uri in settings.models)
+        settings.auth
+        or settings.scheduler
+        or bool(settings.alerts)  # alert events are recorded there
+        or any(is_model_uri(uri) for uri in settings.models)
     )
     with contextlib.ExitStack() as stack:
         registry: Registry | None = None

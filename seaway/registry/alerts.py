@@ -90,6 +90,21 @@ class AlertStore:
                 recorded.append(replace(event, id=None if key is None else int(key)))
         return recorded
 
+    def firing(self, *, model: str | None = None) -> list[AlertEvent]:
+        """The alerts firing now: for each rule, model and version, its latest event when that
+        says firing (the event that started it), newest first."""
+        c = t.alert_events.c
+        latest = select(func.max(c.id).label("id")).group_by(c.rule, c.model, c.version)
+        if model is not None:
+            latest = latest.where(c.model == model)
+        query = (
+            select(t.alert_events)
+            .where(c.id.in_(latest.scalar_subquery()), c.state == "firing")
+            .order_by(c.time.desc(), c.id.desc())
+        )
+        with self._read() as conn:
+            return [_event(row) for row in conn.execute(query).mappings()]
+
     def list(
         self,
         *,
@@ -110,21 +125,6 @@ class AlertStore:
             query = query.where(c.rule == rule)
         if since is not None:
             query = query.where(c.time >= _utc(since))
-        with self._read() as conn:
-            return [_event(row) for row in conn.execute(query).mappings()]
-
-    def firing(self, *, model: str | None = None) -> list[AlertEvent]:
-        """The alerts firing now: for each rule, model and version, its latest event when that
-        says firing (the event that started it), newest first."""
-        c = t.alert_events.c
-        latest = select(func.max(c.id).label("id")).group_by(c.rule, c.model, c.version)
-        if model is not None:
-            latest = latest.where(c.model == model)
-        query = (
-            select(t.alert_events)
-            .where(c.id.in_(latest.scalar_subquery()), c.state == "firing")
-            .order_by(c.time.desc(), c.id.desc())
-        )
         with self._read() as conn:
             return [_event(row) for row in conn.execute(query).mappings()]
 

@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from seaway.errors import SeawayError
 from seaway.monitoring.alerts import (
     AlertKind,
     AlertRule,
@@ -37,6 +37,7 @@ from seaway.monitoring.alerts import (
     evaluate,
     retire,
 )
+from seaway.monitoring.signals import ModelGauges
 from seaway.registry.alerts import AlertEvent
 from seaway.serving.webhooks import RESULTS, WebhookSender
 
@@ -47,17 +48,6 @@ MAX_UNRECORDED = 10_000
 #: computes one rule's signal for one model version at a time; may block (runs in a thread)
 SignalSource = Callable[[AlertRule, str, str, datetime], Signal]
 Key = tuple[str, str, str]  # rule, model, version
-
-
-@dataclass(frozen=True)
-class ModelGauges:
-    """One served version's monitoring figures for ``/metrics`` (None: not known)."""
-
-    drift_scores: Mapping[str, float] = field(default_factory=dict)
-    drift_detected: bool | None = None
-    prediction_drift_detected: bool | None = None
-    estimated_accuracy: float | None = None
-    accuracy: float | None = None
 
 
 #: computes one served version's gauges; may block (runs in a thread)
@@ -200,10 +190,12 @@ class AlertEvaluator:
             return Signal.missing(f"cannot compute: {exc}")
 
     def _log_once(self, what: str, name: str, exc: Exception) -> None:
+        """Say why once per distinct error (a Seaway error says it all; others get a trace)."""
         key = (what, f"{type(exc).__name__}: {exc}")
         if key not in self._failing:
             self._failing.add(key)
-            log.warning("%s cannot be computed: %s", name, key[1], exc_info=exc)
+            trace = None if isinstance(exc, SeawayError) else exc
+            log.warning("%s cannot be computed: %s", name, exc, exc_info=trace)
 
     async def _store(self, events: list[AlertEvent]) -> None:
         if self._record is None:
@@ -250,7 +242,12 @@ class AlertCollector(Collector):
             "Alert events waiting for the registry to be reachable again",
             value=evaluator.unrecorded,
         )
-        families: list[Metric] = [firing, unrecorded, *_gauges(evaluator.gauges)]
+        rounds = CounterMetricFamily(
+            "seaway_alert_evaluations",
+            "Evaluation rounds of the alert rules and monitoring gauges done",
+            value=evaluator.rounds,
+        )
+        families: list[Metric] = [firing, unrecorded, rounds, *_gauges(evaluator.gauges)]
         if evaluator.sender is not None:
             deliveries = CounterMetricFamily(
                 "seaway_webhook_deliveries",

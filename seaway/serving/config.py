@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,9 +23,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seaway.errors import ConfigError, InvalidInputError
+from seaway.monitoring.alerts import AlertRule, Duration
 from seaway.monitoring.durations import parse_duration
 from seaway.packaging.manifest import Manifest
 from seaway.serving.model import ServingOptions
+from seaway.serving.webhooks import WebhookSpec
 
 #: Defaults for what a model's serving config may also set.
 DEFAULTS = ServingOptions()
@@ -92,6 +95,23 @@ class ServeConfig(BaseModel):
     log_flush_seconds: float = Field(default=60.0, gt=0)
     #: settings of one model, by name (config file only): ``{fraud: {log_sample: 1.0}}``
     per_model: dict[str, ModelSettings] = Field(default_factory=dict)
+    #: alert rules (``seaway/monitoring/alerts.py``), evaluated every ``alert_interval`` seconds
+    #: by worker 0 (``seaway/serving/alerting.py``); their events go to the registry and webhooks
+    alerts: list[AlertRule] = Field(default_factory=list)
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+    alert_interval: float = Field(default=60.0, gt=0)
+    #: the window of the drift and accuracy gauges in ``/metrics``
+    monitor_window: Duration = timedelta(hours=1)
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_rule_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"two alert rules are named {rule.name!r}; give each its own name")
+            seen.add(rule.name)
+        return rules
 
     @field_validator("log_retention")
     @classmethod
@@ -199,11 +219,25 @@ class ServeConfig(BaseModel):
         )
 
 
+#: settings whose environment variable holds YAML (or JSON): lists of mappings
+_STRUCTURED = frozenset({"alerts", "webhooks"})
+
+
+def _structured(key: str, raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{key.upper()} is not valid YAML or JSON: {exc}") from exc
+
+
 def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in ServeConfig.model_fields:
         raw = env.get(ENV_PREFIX + key.upper())
         if raw is None or raw == "":
+            continue
+        if key in _STRUCTURED:  # lists of mappings: YAML or JSON text
+            values[key] = _structured(key, raw)
             continue
         values[key] = [part for part in re.split(r"[,\s]+", raw) if part] if key in _LISTS else raw
     unknown = sorted(

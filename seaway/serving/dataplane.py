@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seaway.errors import BatcherClosedError, ModelUnavailableError, NotFoundError, listed, quoted
+from seaway.errors import (
+    BatcherClosedError,
+    ModelUnavailableError,
+    NotFoundError,
+    PredictionError,
+    listed,
+    quoted,
+)
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
 from seaway.serving import logs
 from seaway.serving.model import ServedModel, output_tensors
@@ -39,6 +46,8 @@ class DataPlane:
         self.started_at = time.time()
         #: False once shutdown begins: readiness turns false so balancers stop sending.
         self.accepting = True
+        #: called with a model's name and version for each request it failed on (the metrics)
+        self.on_model_error: Callable[[str, str], None] | None = None
         #: called with each version published, to give it its prediction log (serving/predlog.py)
         self.log_models: Callable[[ServedModel], None] | None = None
 
@@ -167,16 +176,23 @@ class DataPlane:
         self, model: ServedModel, version: str | None, native: Any, rows: int, outputs: list[str]
     ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
         """Predict within the model's timeout (else the server's), over queueing and predicting;
-        a version retired between routing and queueing hands over to its successor."""
+        a version retired between routing and queueing hands over to its successor. A request
+        the model fails on (PredictionError) is counted for ``on_model_error``."""
         try:
-            return model, await model.predict(native, rows, outputs, self._timeout(model))
-        except BatcherClosedError:
-            successor = self.get(model.name, version)
-            if successor is model:
-                raise
-            return successor, await successor.predict(
-                native, rows, outputs, self._timeout(successor)
-            )
+            try:
+                return model, await model.predict(native, rows, outputs, self._timeout(model))
+            except BatcherClosedError:
+                successor = self.get(model.name, version)
+                if successor is model:
+                    raise
+                model = successor
+                return successor, await successor.predict(
+                    native, rows, outputs, self._timeout(successor)
+                )
+        except PredictionError:
+            if self.on_model_error is not None:
+                self.on_model_error(model.name, model.version)
+            raise
 
     def _timeout(self, model: ServedModel) -> float | None:
         return model.options.timeout or self.request_timeout

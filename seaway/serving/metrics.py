@@ -94,7 +94,20 @@ class Metrics:
             ["model", "version"],
             _SIZE_BUCKETS,
         )
-        for family in (self._requests, self._latency, self._batch_rows, self._batch_requests):
+        #: requests the model itself failed on (it raised or crashed on the input: answered 400,
+        #: PredictionError), for the error rate alerts watch (``seaway/serving/alert_signals.py``)
+        self._model_errors = _Family(
+            "seaway_model_errors",
+            "Inference requests the model failed on (it raised or crashed on the input)",
+            ["model", "version"],
+        )
+        for family in (
+            self._requests,
+            self._latency,
+            self._batch_rows,
+            self._batch_requests,
+            self._model_errors,
+        ):
             r.register(family)
         self._restarts = Counter(
             "seaway_replica_restarts",
@@ -129,6 +142,9 @@ class Metrics:
         children[0].sum += 1
         children[1].observe(seconds)
 
+    def model_error(self, model: str, version: str) -> None:
+        self._model_errors.series(model, version).sum += 1
+
     def batch_hook(self, model: str, version: str) -> Callable[[int, int], None]:
         rows = self._batch_rows.series(model, version)
         requests = self._batch_requests.series(model, version)
@@ -157,6 +173,14 @@ class Metrics:
             return generate_latest(self.registry)
         own = snapshot(self.registry)
         return generate_latest(_Merged([own, *self.shared.read_others()]))
+
+    def families(self) -> list[Metric]:
+        """Every family with its samples as a scrape would report them: with several workers,
+        all workers' counts summed (the alert evaluator reads request counts and latencies here)."""
+        if self.shared is None:
+            return list(self.registry.collect())
+        own = snapshot(self.registry)
+        return list(_Merged([own, *self.shared.read_others()]).collect())
 
     def publish(self) -> None:
         """Write this worker's snapshot for the others to read (several workers only)."""

@@ -7,7 +7,9 @@ server with the reason (later failures, on a hot swap, keep the old version serv
 Shutdown on SIGTERM or SIGINT: readiness turns false, the listeners stop accepting, in-flight
 requests finish (up to the request timeout), batchers drain, replicas stop, and the process exits
 0. A second signal stops waiting for in-flight requests. Background services (the batch scheduler,
-``--scheduler``) start once the server is ready and are closed, off the event loop, at shutdown.
+``--scheduler``) start once the server is ready and are closed, off the event loop, at shutdown;
+so does the alert evaluator (``monitor.py``; worker 0 only), which also keeps the monitoring
+gauges of ``/metrics``.
 
 ``workers`` above 1 (``seaway serve --workers N``): a supervisor forks N front processes, each
 running :func:`serve` with a :class:`~seaway.serving.workers.WorkerLink` (see
@@ -42,6 +44,7 @@ from seaway.serving.grpc.servicer import InferenceServicer, add_to_server
 from seaway.serving.http.app import HttpOptions, create_app
 from seaway.serving.logs import set_worker
 from seaway.serving.metrics import Metrics, SharedMetrics
+from seaway.serving.monitor import build_evaluator
 from seaway.serving.tracing import check_environment
 from seaway.serving.tracing import from_environment as tracing_from_environment
 from seaway.serving.workers import WorkerLink, supervise
@@ -138,6 +141,13 @@ async def serve(
     prediction_log = predlog.open_log(config)  # its writer thread starts with a logged model
     plane.log_models = predlog.attacher(prediction_log, config)
     metrics.registry.register(predlog.LogCollector(prediction_log))
+    plane.on_model_error = metrics.model_error
+    # alert rules: evaluated by one process (worker 0 with --workers), started once ready
+    alerting = (
+        build_evaluator(config, plane, metrics, registry)
+        if worker is None or worker.index == 0
+        else None
+    )
     authenticator = Authenticator(config.rate_limit) if config.auth else None
     tracing = tracing_from_environment()  # None unless the OTEL_* variables ask (tracing.py)
     controller = Controller(
@@ -239,6 +249,8 @@ async def serve(
             for service in background:
                 service.start()
                 started.append(service)
+            if alerting is not None:
+                alerting.start()
             await _until_first(stopping.wait(), stopping, http_task)
     finally:
         plane.accepting = False
@@ -246,6 +258,8 @@ async def serve(
         for task in (poll_task, publish_task):
             if task is not None:
                 task.cancel()
+        if alerting is not None:
+            await alerting.stop()
         http.should_exit = True
         grace = float(max(math.ceil(config.request_timeout), 5))
         stops: list[Any] = [] if http_task is None else [http_task]

@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 
 # each module registers its commands on ``app`` when imported
+from seaway.cli.monitor import alerts  # noqa: E402, F401
 from seaway.cli.monitor import feedback  # noqa: E402, F401
 from seaway.cli.monitor import performance  # noqa: E402, F401
 from seaway.cli.monitor import export  # noqa: E402, F401

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from alertmodels import body, save
 from servers import Server
+from sklearn.linear_model import LogisticRegression
 from webhook_receiver import Receiver
 
 import seaway
@@ -100,9 +103,18 @@ def test_an_error_rate_alert_fires_to_a_webhook_and_resolves(
             # failing requests (the model raises on them: 400) until the alert fires
             assert send_until(client, -1.0, 400, firing) >= 1
             (fired,) = receiver.bodies
+
             # then good ones until the failures leave the 1 s window and it resolves
-            send_until(client, 1.0, 200, lambda: len(receiver.bodies) >= 2)
-            metrics = client.get("/metrics").text
+            def resolved() -> bool:
+                nonlocal metrics
+                metrics = client.get("/metrics").text
+                sent = sample(
+                    metrics, "seaway_webhook_deliveries_total", webhook="hook", result="sent"
+                )
+                return len(receiver.bodies) >= 2 and sent == 2  # counted once answered
+
+            metrics = ""
+            send_until(client, 1.0, 200, resolved)
 
     fired, resolved = receiver.bodies
     assert {
@@ -147,8 +159,89 @@ def test_a_hanging_webhook_does_not_hold_up_requests(
             # the webhook holds the firing event; requests are answered all the same
             answered = [client.post(INFER, json=body(float(i))).status_code for i in range(100)]
             answered += [client.post(INFER, json=body(-1.0)).status_code for _ in range(20)]
+            # and the evaluator goes on with its rounds
+            rounds = sample(client.get("/metrics").text, "seaway_alert_evaluations_total")
+            assert rounds is not None
+            send_until(
+                client,
+                1.0,
+                200,
+                lambda: (
+                    sample(client.get("/metrics").text, "seaway_alert_evaluations_total") > rounds
+                ),  # type: ignore[operator]
+            )
             assert receiver.hanging == 1
             metrics = client.get("/metrics").text
     assert answered == [200] * 100 + [400] * 20
     assert sample(metrics, "seaway_webhook_deliveries_total", webhook="hook", result="sent") == 0
-    assert sample(metrics, "seaway_alert_firing", rule="picky-errors") == 1.0  # still evaluating
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": c, "datatype": "FP64", "shape": [len(frame)], "data": frame[c].tolist()}
+            for c in frame.columns
+        ]
+    }
+
+
+def test_a_data_drift_alert_fires_on_shifted_traffic_and_the_gauges_show_it(
+    serve: Callable[..., Server],
+    tmp_path: Path,
+    tabular: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    frame, target = tabular
+    with seaway.Registry.from_settings() as registry:
+        seaway.log_model(
+            LogisticRegression().fit(frame, target),
+            "fraud",
+            sample_input=frame.head(5),
+            reference_data=frame,
+            registry=registry,
+        )
+    rng = np.random.default_rng(5)
+    with Receiver() as receiver:
+        path = tmp_path / "serve.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "models": ["models:/fraud/1"],
+                    "log_sample": 1.0,
+                    "log_flush_seconds": 0.2,
+                    "alert_interval": 0.2,
+                    "monitor_window": "30s",
+                    "alerts": [
+                        {
+                            "name": "fraud-drift",
+                            "model": "fraud",
+                            "data_drift": True,
+                            "window": "30s",
+                        }
+                    ],
+                    "webhooks": [{"url": receiver.url, "retries": 0}],
+                }
+            )
+        )
+        server = serve("--config", str(path))
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+
+            def drifted() -> bool:
+                metrics = client.get("/metrics").text
+                shown = sample(metrics, "seaway_drift_detected", model="fraud", version="1")
+                return len(receiver.bodies) >= 1 and shown == 1.0
+
+            deadline = time.monotonic() + 120
+            while not drifted():
+                assert time.monotonic() < deadline, "no drift alert"
+                fresh = pd.DataFrame(rng.normal(size=(20, 4)), columns=frame.columns)
+                shifted = fresh.assign(income=fresh["income"] + 3.0)  # a 3 sd shift in one input
+                answer = client.post("/v2/models/fraud/infer", json=_columns(shifted))
+                assert answer.status_code == 200, answer.text
+            metrics = client.get("/metrics").text
+
+    (fired,) = receiver.bodies[:1]
+    assert (fired["rule"], fired["kind"], fired["state"]) == ("fraud-drift", "data_drift", "firing")
+    assert "income" in fired["message"] and fired["threshold"] is None
+    score = sample(metrics, "seaway_drift_score", model="fraud", feature="income")
+    calm = sample(metrics, "seaway_drift_score", model="fraud", feature="age")
+    assert score is not None and calm is not None and score > 1 and score > calm

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from seaway.monitoring.alerts import AlertKind, AlertRule, AlertState, Signal
+from seaway.monitoring.signals import ModelGauges
 from seaway.registry.alerts import AlertEvent
 from seaway.serving.alert_signals import RequestWindow, is_error, quantile
-from seaway.serving.alerting import AlertCollector, AlertEvaluator, ModelGauges
+from seaway.serving.alerting import AlertCollector, AlertEvaluator
 from seaway.serving.metrics import Metrics
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -306,3 +307,4 @@ def test_gauges_in_metrics() -> None:
     assert 'seaway_webhook_deliveries_total{result="sent",webhook="hooks:1"} 2.0' in text
     assert 'seaway_webhook_deliveries_total{result="failed",webhook="hooks:1"} 1.0' in text
     assert "seaway_alert_events_unrecorded 0.0" in text
+    assert "seaway_alert_evaluations_total 1.0" in text
