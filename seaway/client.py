@@ -62,6 +62,10 @@ class Client:
             base_url=self.url, timeout=timeout, headers=all_headers, verify=_verify(verify)
         )
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
+        #: The request id the server answered this client's latest inference with (its
+        #: ``X-Request-ID``): what the prediction log files it under, and what ``feedback`` takes.
+        #: With calls from several threads, pass ``request_id=`` instead.
+        self.last_request_id: str | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -103,15 +107,27 @@ class Client:
         *,
         version: str | int | None = None,
         outputs: Sequence[str] | None = None,
+        request_id: str | None = None,
     ) -> Any:
-        """The model's ``predict`` output as an array; with ``outputs=[...]``, a dict of them."""
-        result = self.infer(model, inputs, version=version, outputs=outputs or ["predict"])
+        """The model's ``predict`` output as an array; with ``outputs=[...]``, a dict of them.
+        ``request_id`` is sent as ``X-Request-ID`` (else the server makes one up); either way
+        ``last_request_id`` holds it afterwards."""
+        result = self.infer(
+            model, inputs, version=version, outputs=outputs or ["predict"], request_id=request_id
+        )
         return result if outputs else result["predict"]
 
-    def predict_proba(self, model: str, inputs: Any, *, version: str | int | None = None) -> Any:
-        return self.infer(model, inputs, version=version, outputs=["predict_proba"])[
-            "predict_proba"
-        ]
+    def predict_proba(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        version: str | int | None = None,
+        request_id: str | None = None,
+    ) -> Any:
+        return self.infer(
+            model, inputs, version=version, outputs=["predict_proba"], request_id=request_id
+        )["predict_proba"]
 
     def infer(
         self,
@@ -120,14 +136,47 @@ class Client:
         *,
         version: str | int | None = None,
         outputs: Sequence[str] | None = None,
+        request_id: str | None = None,
     ) -> dict[str, np.ndarray[Any, Any]]:
         """The ``outputs`` named, by name; none named: what the model's ``predict`` gives (a
         Seaway server returns a classifier's ``predict_proba`` only when it is named)."""
         body: dict[str, Any] = {"inputs": self._tensors(model, version, inputs)}
         if outputs:
             body["outputs"] = [{"name": name} for name in outputs]
-        answer = self._request("POST", f"{_model_path(model, version)}/infer", json=body)
+        headers = {"X-Request-ID": request_id} if request_id is not None else None
+        answer = self._request(
+            "POST", f"{_model_path(model, version)}/infer", json=body, headers=headers
+        )
+        self.last_request_id = answer.headers.get("x-request-id", request_id)
         return {out["name"]: _decode(out) for out in answer.json()["outputs"]}
+
+    def feedback(
+        self,
+        model: str,
+        request_id: str | None = None,
+        labels: Any = None,
+        *,
+        items: Sequence[Mapping[str, Any]] | None = None,
+        version: str | int | None = None,
+    ) -> int:
+        """Send the true labels of a request's rows (one per row, in order; a single value for a
+        one-row request), or ``items=[{"request_id", "row", "label"}, ...]``; returns how many
+        the server stored. The request id is the one its prediction got (``last_request_id``)."""
+        body: dict[str, Any]
+        if items is not None:
+            if request_id is not None or labels is not None:
+                raise InvalidInputError("pass request_id and labels, or items, not both")
+            body = {"items": [{k: _plain(v) for k, v in item.items()} for item in items]}
+        else:
+            if request_id is None or labels is None:
+                raise InvalidInputError(
+                    "feedback needs the request_id of the prediction and its labels (or items=)"
+                )
+            values = np.asarray(labels, dtype=object)
+            rows = [values.item()] if values.ndim == 0 else values.ravel().tolist()
+            body = {"request_id": request_id, "labels": [_plain(v) for v in rows]}
+        answer = self._request("POST", f"{_model_path(model, version)}/feedback", json=body)
+        return int(answer.json()["accepted"])
 
     # ---- internals ------------------------------------------------------------------------------
 
@@ -169,6 +218,13 @@ class Client:
         if answer.status_code == 429:
             raise ServerBusyError(message, float(answer.headers.get("Retry-After", "1")))
         raise _STATUS_ERRORS.get(answer.status_code, ServingError)(message)
+
+
+def _plain(value: Any) -> Any:
+    """A label as JSON takes it: numpy scalars as Python ones, bytes as text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _verify(verify: bool | str) -> Any:

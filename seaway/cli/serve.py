@@ -146,6 +146,15 @@ def serve_command(
         str | None,
         typer.Option(help="Inputs never logged, comma-separated (added to each model's own)."),
     ] = None,
+    log_proba: Annotated[
+        bool | None,
+        typer.Option(
+            "--log-proba/--no-log-proba",
+            help="Logged requests of classifiers also log their probabilities, for estimated "
+            "performance [default: for models logged with reference_labels].",
+            show_default=False,
+        ),
+    ] = None,
     alert_interval: Annotated[
         float | None,
         typer.Option(help="Seconds between evaluations of the config's alert rules [default: 60]."),
@@ -184,6 +193,7 @@ def serve_command(
             "log_exclude": [n.strip() for n in log_exclude.split(",") if n.strip()]
             if log_exclude
             else None,
+            "log_proba": log_proba,
             "alert_interval": alert_interval,
         },
     )

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 FEEDBACK_DIR = "feedback"
 COLUMNS = ("request_id", "row", "label", "value", "time")
+MAX_ROW = 2**31 - 1  # rows are int32, as the log's
 #: what the join adds to the log's rows
 LABEL, LABEL_VALUE, LABEL_TIME = "label", "label_value", "label_time"
 
@@ -94,6 +95,42 @@ def parse_items(items: Iterable[FeedbackItem | Mapping[str, Any]]) -> list[Feedb
     return parsed
 
 
+def items_from_body(doc: Any) -> list[FeedbackItem]:
+    """The items of a feedback request body: ``{"request_id": ..., "labels": [one per row]}`` or
+    ``{"items": [{"request_id", "row", "label"}, ...]}``; anything else names what is wrong."""
+    if not isinstance(doc, Mapping):
+        raise InvalidInputError("a feedback body is a JSON object")
+    unknown = sorted(set(doc) - {"request_id", "labels", "items"})
+    if unknown:
+        raise InvalidInputError(
+            f"unknown field(s) {unknown} in the feedback body; send "
+            '{"request_id": ID, "labels": [...]} or {"items": [{"request_id", "row", "label"}]}'
+        )
+    if ("items" in doc) == ("labels" in doc or "request_id" in doc):
+        raise InvalidInputError(
+            'send either "request_id" with "labels" (one per row of the request) or "items", '
+            "not both and not neither"
+        )
+    if "items" in doc:
+        items = doc["items"]
+        if not isinstance(items, list) or not items:
+            raise InvalidInputError('"items" must be a non-empty list of feedback items')
+        return parse_items(items)
+    labels = doc.get("labels")
+    if not isinstance(labels, list) or not labels:
+        raise InvalidInputError(
+            '"labels" must be a non-empty list: the true label of each row of the request, in order'
+        )
+    rid = doc.get("request_id")
+    if isinstance(rid, bool) or not isinstance(rid, str | int) or rid == "":
+        raise InvalidInputError(
+            '"request_id" must be a non-empty string: the X-Request-ID the prediction came with'
+        )
+    return parse_items(
+        {"request_id": rid, "row": row, "label": label} for row, label in enumerate(labels)
+    )
+
+
 def _request_id(value: Any, n: int) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise InvalidInputError(
@@ -104,10 +141,10 @@ def _request_id(value: Any, n: int) -> str:
 
 
 def _row(value: Any, n: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ROW:
         raise InvalidInputError(
-            f"feedback item {n} has row {value!r}; a row is an integer >= 0 (the row within its "
-            "request)"
+            f"feedback item {n} has row {value!r}; a row is an integer from 0 to {MAX_ROW} (the "
+            "row within its request)"
         )
     return value
 
@@ -129,12 +166,12 @@ def numeric_value(label: Any) -> float:
     if isinstance(label, Number):
         try:
             return float(label)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return math.nan
     if isinstance(label, str):
         try:
             return float(label)
-        except ValueError:
+        except (ValueError, OverflowError):
             return math.nan
     return math.nan
 
@@ -196,7 +233,8 @@ def record_feedback_columns(
         row = pd.Series(0, index=ids.index, dtype="int64")
     else:
         row = pd.to_numeric(pd.Series(rows).reset_index(drop=True), errors="coerce")
-        _first_bad(row.isna() | (row < 0) | (row % 1 != 0), "has no row number (an integer >= 0)")
+        bad = row.isna() | (row < 0) | (row > MAX_ROW) | (row % 1 != 0)
+        _first_bad(bad, f"has no row number (an integer from 0 to {MAX_ROW})")
     moment = as_utc(now) if now is not None else datetime.now(UTC)
     table = pa.table(
         {

@@ -114,10 +114,13 @@ class ModelLog:
         rows: int,
         latency_s: float,
         request_id: str | None,
+        *,
+        drawn: bool = False,
     ) -> None:
-        """Keep this request for the log (sampled), or count it dropped; never raises."""
+        """Keep this request for the log (sampled), or count it dropped; never raises.
+        ``drawn``: the caller already drew it with :meth:`take`."""
         try:
-            if self.sample < 1.0 and self._random() >= self.sample:
+            if not drawn and self.sample < 1.0 and self._random() >= self.sample:
                 return
             log = self._log
             now = log.clock()
@@ -135,6 +138,12 @@ class ModelLog:
                 log.wake.set()
         except Exception:  # a log must never fail a request
             self.dropped += 1
+
+    def take(self) -> bool:
+        """Draw whether a request is logged, before it is predicted (a server that logs a
+        classifier's probabilities asks the model for them only for these); then ``record`` it
+        with ``drawn=True``."""
+        return self.sample >= 1.0 or self._random() < self.sample
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTERS}

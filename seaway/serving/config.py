@@ -46,6 +46,7 @@ class ModelSettings(BaseModel):
 
     log_sample: float | None = Field(default=None, ge=0, le=1)
     log_exclude: list[str] = Field(default_factory=list)
+    log_proba: bool | None = None
 
 
 class ServeConfig(BaseModel):
@@ -87,6 +88,9 @@ class ServeConfig(BaseModel):
     log_retention: str = "30d"
     #: inputs never logged, for every model
     log_exclude: list[str] = Field(default_factory=list)
+    #: logged requests of a classifier also log its probabilities, for estimated performance
+    #: (None: for the models whose package has a calibration; seaway/serving/predlog.py)
+    log_proba: bool | None = None
     #: rows held for the writer before requests are dropped (and counted)
     log_buffer: int = Field(default=100_000, ge=1)
     #: a part file is written when this many rows wait ...

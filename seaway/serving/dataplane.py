@@ -23,6 +23,7 @@ from seaway.errors import (
     listed,
     quoted,
 )
+from seaway.packaging.signature import PROBA_OUTPUT_NAME
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
 from seaway.serving import logs
 from seaway.serving.model import ServedModel, output_tensors
@@ -141,10 +142,13 @@ class DataPlane:
         started = time.perf_counter()
         model = self._ready(request.model_name, request.model_version)
         native, rows = model.native_inputs(request.inputs)
-        outputs = model.requested_outputs([o.name for o in request.outputs])
+        asked = model.requested_outputs([o.name for o in request.outputs])
+        logged, outputs = _logged_outputs(model, asked)
         model, results = await self._predict(model, request.model_version, native, rows, outputs)
-        if model.logger is not None:
+        if logged and model.logger is not None:
             _record(model.logger, native, results, rows, started, request.id)
+        if outputs is not asked:
+            results = {name: results[name] for name in asked}
         return InferResponse(
             model_name=model.name,
             model_version=model.version,
@@ -159,10 +163,13 @@ class DataPlane:
         started = time.perf_counter()
         model = self._ready(name, version)
         native, rows = model.native_data(data)
-        wanted = model.requested_outputs(outputs)
+        asked = model.requested_outputs(outputs)
+        logged, wanted = _logged_outputs(model, asked)
         model, results = await self._predict(model, version, native, rows, wanted)
-        if model.logger is not None:
+        if logged and model.logger is not None:
             _record(model.logger, native, results, rows, started, None)
+        if wanted is not asked:
+            results = {name: results[name] for name in asked}
         return model, results
 
     def _ready(self, name: str, version: str | None) -> ServedModel:
@@ -213,7 +220,19 @@ def _record(
     V2 ``id`` when it has one, else its X-Request-ID (the client's, or the one the server made
     and sent back in the header or gRPC metadata)."""
     rid = given_id or logs.request_id.get()
-    logger.record(native, results, rows, time.perf_counter() - started, rid)
+    logger.record(native, results, rows, time.perf_counter() - started, rid, drawn=True)
+
+
+def _logged_outputs(model: ServedModel, asked: list[str]) -> tuple[bool, list[str]]:
+    """Whether this request is logged (drawn now, before predicting), and the outputs to ask
+    the model for: a logged request of a ``log_proba`` classifier adds ``predict_proba``, for
+    estimated performance (``asked`` itself when nothing is added)."""
+    logger = model.logger
+    if logger is None or not logger.take():
+        return False, asked
+    if model.log_proba and PROBA_OUTPUT_NAME not in asked:
+        return True, [*asked, PROBA_OUTPUT_NAME]
+    return True, asked
 
 
 def _version_key(version: str) -> tuple[int, str]:

@@ -93,6 +93,9 @@ class ServedModel:
         #: where answered requests are recorded (the prediction log; None: not logged). Set by
         #: the data plane when it publishes the version (``seaway/serving/predlog.py``).
         self.logger: ModelLog | None = None
+        #: a logged request of this classifier also asks for ``predict_proba`` (for estimated
+        #: performance), which its answer leaves out unless the client asked for it
+        self.log_proba = False
         spec = ReplicaSpec(package_path, trusted=options.trusted, manifest_sha256=manifest_sha256)
         self.pool = ReplicaPool(
             spec, options.replicas, timeout=options.model_call_timeout, on_restart=on_restart

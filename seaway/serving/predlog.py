@@ -84,8 +84,23 @@ def attacher(log: PredictionLog, config: ServeConfig) -> Callable[[ServedModel],
             classes=model.classes,
             profile=_profile_reader(model.package_path, model.manifest),
         )
+        model.log_proba = model.logger is not None and log_proba(config, model)
 
     return attach
+
+
+def log_proba(config: ServeConfig, model: ServedModel) -> bool:
+    """Whether logged requests of ``model`` also log its probabilities (a second model call on
+    those requests, for estimated performance): the ``per_model`` entry's ``log_proba``, else
+    the server's, else on exactly when the package has a calibration (``log_model(...,
+    reference_labels=...)``: its owner asked for estimates)."""
+    if not model.supports_proba:
+        return False
+    entry = config.per_model.get(model.name)
+    for choice in (entry.log_proba if entry is not None else None, config.log_proba):
+        if choice is not None:
+            return choice
+    return model.manifest.calibration is not None
 
 
 def _profile_reader(package_path: str, manifest: Manifest) -> Callable[[], ReferenceProfile | None]:

@@ -33,6 +33,7 @@ import grpc
 import uvicorn
 
 from seaway.errors import ConfigError
+from seaway.monitoring.feedback import feedback_root
 from seaway.registry import Registry
 from seaway.runtime import spawner
 from seaway.serving import predlog
@@ -40,6 +41,7 @@ from seaway.serving.auth import Authenticator
 from seaway.serving.config import ServeConfig
 from seaway.serving.controller import Controller
 from seaway.serving.dataplane import DataPlane
+from seaway.serving.feedback import FeedbackWriter
 from seaway.serving.grpc.servicer import InferenceServicer, add_to_server
 from seaway.serving.http.app import HttpOptions, create_app
 from seaway.serving.logs import set_worker
@@ -139,6 +141,8 @@ async def serve(
     plane = DataPlane(request_timeout=config.request_timeout)
     metrics.watch(lambda: plane.models)
     prediction_log = predlog.open_log(config)  # its writer thread starts with a logged model
+    # true labels, beside the prediction log (POST /v2/models/{name}/feedback)
+    feedback = FeedbackWriter(feedback_root(prediction_log.config.root))
     plane.log_models = predlog.attacher(prediction_log, config)
     metrics.registry.register(predlog.LogCollector(prediction_log))
     plane.on_model_error = metrics.model_error
@@ -165,6 +169,7 @@ async def serve(
         authenticator=authenticator,
         metrics=metrics,
         tracing=tracing,
+        feedback=feedback,
     )
     http = _HttpServer(
         uvicorn.Config(
@@ -269,6 +274,7 @@ async def serve(
         await asyncio.gather(*stops, return_exceptions=True)
         await controller.stop()
         await asyncio.to_thread(prediction_log.close)  # writes what is buffered: nothing is lost
+        await feedback.close()  # labels being written when the server was asked to stop
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         metrics.publish()  # a worker's last counts, for the others' scrapes

@@ -25,12 +25,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from seaway._version import __version__
-from seaway.errors import InvalidInputError, NotFoundError, quoted
+from seaway.errors import InvalidInputError, NotFoundError, UnsupportedOperationError, quoted
+from seaway.monitoring.feedback import items_from_body
 from seaway.protocol import mlflow_scoring, rest
 from seaway.serving import logs
 from seaway.serving.auth import Authenticator, Scope
 from seaway.serving.controller import Controller
 from seaway.serving.dataplane import DataPlane
+from seaway.serving.feedback import FeedbackWriter
 from seaway.serving.http.body import ClientDisconnected, read_body
 from seaway.serving.http.guard import Guard
 from seaway.serving.http.infer import InferEndpoint, infer_target
@@ -63,8 +65,10 @@ def create_app(
     authenticator: Authenticator | None = None,
     metrics: Metrics | None = None,
     tracing: Tracing | None = None,
+    feedback: FeedbackWriter | None = None,
 ) -> SeawayApp:
-    """``tracing``: server spans for the inference routes (V2 infer, ``/invocations``)."""
+    """``tracing``: server spans for the inference routes (V2 infer, ``/invocations``);
+    ``feedback``: where ``POST /v2/models/{name}/feedback`` stores true labels (None: off)."""
     options = options or HttpOptions()
 
     async def body_of(request: Request) -> bytes:
@@ -103,6 +107,16 @@ def create_app(
         if reason:
             return _json({"name": name, "ready": False, "reason": reason}, 503)
         return _json({"name": name, "ready": True})
+
+    async def model_feedback(request: Request) -> Response:
+        """True labels of logged predictions, by request id (``monitoring/feedback.py``)."""
+        name, version = _model(request)
+        model = plane.get(name, version)  # unknown model or version: 404 before the body
+        if feedback is None:
+            raise UnsupportedOperationError("feedback is off on this server")
+        items = items_from_body(_json_object(await body_of(request)))
+        accepted = await feedback.record(model.name, items)
+        return _json({"model_name": model.name, "accepted": accepted})
 
     # ---- repository extension ------------------------------------------------------------------
 
@@ -252,6 +266,12 @@ def create_app(
             "/v2/models/{name}/versions/{version}/ready",
             guard(model_ready, predict),
             methods=["GET"],
+        ),
+        Route("/v2/models/{name}/feedback", guard(model_feedback, predict), methods=["POST"]),
+        Route(
+            "/v2/models/{name}/versions/{version}/feedback",
+            guard(model_feedback, predict),
+            methods=["POST"],
         ),
         Route("/v2/repository/index", guard(repository_index, admin), methods=["POST"]),
         Route("/v2/repository/models/{name}/load", guard(repository_load, admin), methods=["POST"]),

@@ -334,6 +334,67 @@ _SCHEMAS["RepositoryLoad"] = {
 }
 
 
+_SCHEMAS["FeedbackItem"] = {
+    "type": "object",
+    "required": ["request_id", "label"],
+    "additionalProperties": False,
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1},
+        "row": {"type": "integer", "minimum": 0, "default": 0},
+        "label": {
+            "description": "the true class or value",
+            "type": ["string", "number", "boolean"],
+        },
+    },
+}
+_SCHEMAS["FeedbackRequest"] = {
+    "type": "object",
+    "description": "the labels of one request's rows, in order, or items naming their rows",
+    "additionalProperties": False,
+    "properties": {
+        "request_id": {
+            "type": "string",
+            "minLength": 1,
+            "description": "the X-Request-ID the prediction was answered with",
+        },
+        "labels": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": ["string", "number", "boolean"]},
+        },
+        "items": {"type": "array", "minItems": 1, "items": _ref("FeedbackItem")},
+    },
+    "oneOf": [{"required": ["request_id", "labels"]}, {"required": ["items"]}],
+}
+
+
+def _feedback(versioned: bool) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": "True labels of logged predictions, joined to them by request id; the "
+            "latest label of a row wins",
+            "parameters": [_NAME, _VERSION] if versioned else [_NAME],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
+            },
+            "responses": {
+                "200": _json_response(
+                    "stored",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "model_name": {"type": "string"},
+                            "accepted": {"type": "integer"},
+                        },
+                    },
+                ),
+                **_errors(400, 401, 403, 404, 413, 415),
+            },
+        }
+    }
+
+
 def openapi_spec(version: str, models: Sequence[ServedModelDoc] = ()) -> dict[str, Any]:
     named = {"parameters": [_NAME]}
     versioned = {"parameters": [_NAME, _VERSION]}
@@ -365,6 +426,8 @@ def openapi_spec(version: str, models: Sequence[ServedModelDoc] = ()) -> dict[st
             **served,
             "/v2/models/{name}/infer": _infer(False),
             "/v2/models/{name}/versions/{version}/infer": _infer(True),
+            "/v2/models/{name}/feedback": _feedback(False),
+            "/v2/models/{name}/versions/{version}/feedback": _feedback(True),
             "/v2/repository/index": {
                 "post": {
                     "summary": "Served model versions and their state",
