@@ -14,7 +14,8 @@ a distribution test over non-missing values cannot: a change in the missing rate
 the reference's range (numeric) and categories the reference never had (when it listed every
 category). Both use exact tests for rare events, so one unseen value in a small window is not an
 alarm while a steady stream of them is. The **multivariate** check compares the window's mean
-PCA reconstruction error with the reference's (``profile_multivariate``).
+PCA reconstruction error (NannyML's distance) with the reference's, within a band that is
+the error's spread by chance at the window's size (``profile_multivariate``).
 
 False alarms: with ``alpha`` the overall verdict's false-alarm rate, each of the ``T`` tested
 features and the multivariate check gets ``alpha / T`` (Bonferroni), split evenly between a
@@ -81,18 +82,20 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class MultivariateDrift:
-    """The window's mean squared PCA reconstruction error against the reference's band."""
+    """The window's mean PCA reconstruction error (a distance) against the reference's band."""
 
     features: tuple[str, ...]
     components: int
     error: float | None  # the window's mean; None for an empty window
     reference_error: float
     reference_std: float  # per-row std of the reference's error
-    lower: float | None
+    lower: float | None  # the band: the error's range by chance at this window's size
     upper: float | None
     p_value: float | None
     drifted: bool
     rows: int
+    squared_error: float | None = None  # the window's mean squared error
+    reference_squared_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -333,13 +336,13 @@ def _multivariate(
     common: dict[str, Any] = {
         "features": block.features, "components": len(block.components),
         "reference_error": block.error_mean, "reference_std": block.error_std,
-        "rows": window.rows,
+        "rows": window.rows, "reference_squared_error": block.squared_error_mean,
     }  # fmt: skip
     if not window.rows:
         return MultivariateDrift(
             error=None, lower=None, upper=None, p_value=None, drifted=False, **common
         )
-    error = block.mean_error(window.rows, window.outer_matrix())
+    error = window.error / window.rows
     spread = block.error_std * math.sqrt(stats.scale(block.n, window.rows))
     half = stats.normal_quantile(1 - level / 2) * spread
     gap = abs(error - block.error_mean)
@@ -351,6 +354,7 @@ def _multivariate(
         upper=block.error_mean + half,
         p_value=min(p_value, 1.0),
         drifted=gap > max(half, tolerance),
+        squared_error=block.mean_squared_error(window.rows, window.outer_matrix()),
         **common,
     )
 

@@ -3,13 +3,15 @@
 Per-feature tests miss a change in the relations between features (two features that used to
 rise together stop doing so while each keeps its distribution). As NannyML does, the reference's
 standardised numeric features are compressed with PCA to the components that keep
-``EXPLAINED_VARIANCE`` of their variance; a row's **reconstruction error** is the squared distance
+``EXPLAINED_VARIANCE`` of their variance; a row's **reconstruction error** is the distance
 between the row and its projection on those components. When the relations change, rows leave
 the reference's subspace and the error grows (or shrinks, when features become more tied).
 
-The error is *squared* (NannyML takes the distance) so that a window's mean error is a function of
-sums that merge: with ``O = sum(z z^T)`` over a window's standardised rows,
-``mean error = (trace(O) - trace(W O W^T)) / rows`` for the component matrix ``W``.
+A window's mean error is a sum over its rows divided by their number, so window summaries merge.
+The mean *squared* error also follows from sums that merge, and from the reference's mean and
+std: with ``O = sum(z z^T)`` over a window's standardised rows, it is
+``(trace(O) - trace(W O W^T)) / rows`` for the component matrix ``W``. Drift judges the distance,
+whose mean is close to Gaussian in small windows too; squares of heavy-tailed features are not.
 
 Standardisation: ``z = (x - mean) / std`` with the feature's finite mean and population std, and
 a missing or infinite value imputed to the mean (``z = 0``), so a row is always complete. Constant
@@ -41,8 +43,8 @@ class Multivariate(BaseModel):
     components: tuple[tuple[float, ...], ...]  # orthonormal rows, fewer than the features
     explained: float  # fraction of the standardised variance the components keep
     n: int  # reference rows
-    error_mean: float  # mean over the reference rows of the squared reconstruction error
-    error_std: float  # their population std
+    error_mean: float  # mean over the reference rows of the reconstruction error (a distance)
+    error_std: float  # its population std
 
     @model_validator(mode="after")
     def _check(self) -> Multivariate:
@@ -69,13 +71,18 @@ class Multivariate(BaseModel):
         return _standardise(columns, self.mean, self.std)
 
     def errors(self, z: FloatArray) -> FloatArray:
-        """Each standardised row's squared reconstruction error."""
-        w = self.component_matrix()
-        residual = z - (z @ w.T) @ w
-        result: FloatArray = np.einsum("ij,ij->i", residual, residual)
+        """Each standardised row's reconstruction error."""
+        kept = z @ self.component_matrix().T  # orthonormal components: |z|^2 = |kept|^2 + error^2
+        squared = np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", kept, kept)
+        result: FloatArray = np.sqrt(np.maximum(squared, 0.0))
         return result
 
-    def mean_error(self, rows: int, outer: FloatArray) -> float:
+    @property
+    def squared_error_mean(self) -> float:
+        """The reference rows' mean squared reconstruction error."""
+        return self.error_std**2 + self.error_mean**2
+
+    def mean_squared_error(self, rows: int, outer: FloatArray) -> float:
         """The mean squared reconstruction error of ``rows`` rows whose ``sum(z z^T)`` is ``outer``."""
         if rows <= 0:
             return float("nan")

@@ -71,7 +71,9 @@ def test_multivariate_statistics_give_the_reference_error() -> None:
     assert mv is not None
     assert mv.rows == 3000
     assert np.asarray(mv.total) == pytest.approx(np.zeros(len(block.features)), abs=1e-9)
-    assert block.mean_error(mv.rows, mv.outer_matrix()) == pytest.approx(block.error_mean)
+    assert mv.error / mv.rows == pytest.approx(block.error_mean)
+    squared = block.mean_squared_error(mv.rows, mv.outer_matrix())
+    assert squared == pytest.approx(block.squared_error_mean)
 
 
 def test_merging_equals_summarizing_the_concatenation() -> None:
@@ -95,6 +97,7 @@ def test_merging_equals_summarizing_the_concatenation() -> None:
     assert merged.multivariate is not None
     assert whole.multivariate is not None
     assert merged.multivariate.rows == whole.multivariate.rows
+    assert merged.multivariate.error == pytest.approx(whole.multivariate.error)
     assert merged.multivariate.outer_matrix() == pytest.approx(whole.multivariate.outer_matrix())
     assert merged.multivariate.total == pytest.approx(whole.multivariate.total, abs=1e-9)
 

@@ -84,9 +84,10 @@ def test_multivariate_block_matches_scikit_learn_pca() -> None:
     assert np.abs(w @ pca.components_.T) == pytest.approx(np.eye(len(w)), abs=1e-8)  # up to sign
     assert block.explained == pytest.approx(pca.explained_variance_ratio_.sum())
     assert block.explained >= EXPLAINED_VARIANCE
-    errors = ((z - pca.inverse_transform(pca.transform(z))) ** 2).sum(axis=1)
+    errors = np.linalg.norm(z - pca.inverse_transform(pca.transform(z)), axis=1)  # NannyML's
     assert block.error_mean == pytest.approx(errors.mean(), rel=1e-9)
     assert block.error_std == pytest.approx(errors.std(), rel=1e-9)
+    assert block.squared_error_mean == pytest.approx((errors**2).mean(), rel=1e-9)
 
 
 def test_multivariate_leaves_out_constants_and_text_and_imputes_missing() -> None:
