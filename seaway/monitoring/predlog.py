@@ -180,6 +180,17 @@ class ModelLog:
         return self._log.write(self, inputs, outputs, meta, requests=n)
 
 
+def _by_outputs(group: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """Requests that asked for the same outputs go in one table (nearly always all of them)."""
+    keys = group[0][4].keys()
+    if all(item[4].keys() == keys for item in group):
+        return [group]
+    split: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for item in group:
+        split.setdefault(tuple(item[4]), []).append(item)
+    return list(split.values())
+
+
 class PredictionLog:
     """The log of one process (a server, a front worker, a batch worker)."""
 
@@ -306,27 +317,30 @@ class PredictionLog:
         return written
 
     def _flush(self, items: list[tuple[Any, ...]]) -> int:
+        """Write buffered requests: one table per model version (and set of outputs)."""
         from seaway.monitoring.logtable import concat_inputs, concat_outputs, serve_meta
 
-        groups: dict[tuple[int, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        by_handle: dict[ModelLog, list[tuple[Any, ...]]] = {}
         for item in items:
-            groups.setdefault((id(item[0]), tuple(item[4])), []).append(item)
+            found = by_handle.get(item[0])
+            if found is None:
+                by_handle[item[0]] = [item]
+            else:
+                found.append(item)
         written = 0
-        for group in groups.values():
-            handle: ModelLog = group[0][0]
-            try:
-                inputs = concat_inputs([item[2] for item in group])
-                outputs = concat_outputs([item[4] for item in group])
-                meta = serve_meta(
-                    [item[1] or uuid.uuid4().hex for item in group],
-                    [item[3] for item in group],
-                    [item[6] for item in group],
-                    [item[5] for item in group],
-                )
-            except Exception as exc:
-                self._failed(handle, sum(item[3] for item in group), exc)
-                continue
-            written += self.write(handle, inputs, outputs, meta, requests=len(group))
+        for handle, group in by_handle.items():
+            for same in _by_outputs(group):
+                _, ids, inputs, rows, outputs, latencies, times = zip(*same, strict=True)
+                try:
+                    if None in ids:
+                        ids = tuple(rid or uuid.uuid4().hex for rid in ids)
+                    meta = serve_meta(ids, rows, times, latencies)
+                    native = concat_inputs(inputs)
+                    answers = concat_outputs(outputs)
+                except Exception as exc:
+                    self._failed(handle, sum(rows), exc)
+                    continue
+                written += self.write(handle, native, answers, meta, requests=len(same))
         return written
 
     def write(
