@@ -85,6 +85,7 @@ def performance_command(
         where = f"version {version} of {name!r}" if version else repr(name)
         say(f"No predictions of {where} logged since {since:%Y-%m-%d %H:%M} UTC in {log_root}.")
         return
+    say(f"{name}, {since:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC")
     if span is None:
         for result in results:
             _print(result, guessed=describe(result.version) is None)
@@ -94,10 +95,7 @@ def performance_command(
 
 
 def _print(result: WindowPerformance, *, guessed: bool) -> None:
-    title = (
-        f"{result.model} v{result.version}, {result.start:%Y-%m-%d %H:%M} to "
-        f"{result.end:%Y-%m-%d %H:%M} UTC: {result.rows} rows, {result.labelled} labelled"
-    )
+    title = f"v{result.version}: {result.rows} rows logged, {result.labelled} labelled"
     rows = []
     for name, metric in result.realised.items():
         estimate = result.estimated.get(name)
@@ -127,7 +125,7 @@ def _print_spans(results: list[WindowPerformance], every: str) -> None:
             if classifier:
                 row.append(_value(result.estimated.get(name)))
         rows.append(row)
-    table(f"{first.model} v{first.version}, every {every}", columns, rows)
+    table(f"v{first.version}, every {every}", columns, rows)
 
 
 def _value(metric: Metric | None) -> str:

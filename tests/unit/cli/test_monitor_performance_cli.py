@@ -64,7 +64,7 @@ def test_feedback_then_performance_equals_sklearn(
     assert "calibrated on 1000 labelled reference rows" in result["estimated"]["accuracy"]["reason"]
     assert _run("monitor", "performance", "clf", "--window", "1d", "--every", "2h") == 0
     out = capsys.readouterr().out
-    assert "clf v1, every 2h" in out and out.count(" 0 ") >= 10  # 12 spans, 4 hours logged
+    assert "v1, every 2h" in out and out.count(" 0 ") >= 10  # 12 spans, 4 hours logged
     assert "(est.)" in out
     assert max(len(line) for line in out.splitlines()) <= 80
     assert _run("monitor", "performance", "clf", "--window", "1d") == 0
