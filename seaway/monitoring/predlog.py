@@ -22,6 +22,7 @@ once, in the calling thread.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -191,6 +192,11 @@ def _by_outputs(group: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     return list(split.values())
 
 
+def arrow_available() -> bool:
+    """Whether pyarrow (the ``seaway[monitor]`` extra) is installed, without importing it."""
+    return importlib.util.find_spec("pyarrow") is not None
+
+
 class PredictionLog:
     """The log of one process (a server, a front worker, a batch worker)."""
 
@@ -221,6 +227,8 @@ class PredictionLog:
         #: closed: requests recorded now would never be written, so they count as dropped
         self.closed = False
         self._failing = False
+        self._said_no_arrow = False
+        self._no_summary: set[ModelLog] = set()
         self._next_sweep = 0.0
         self._store: tuple[Any, str] | None = None
 
@@ -240,6 +248,15 @@ class PredictionLog:
         if not 0.0 <= sample <= 1.0:
             raise ValueError(f"a log sample rate is between 0 and 1, got {sample}")
         if sample == 0.0:
+            return None
+        if not arrow_available():
+            if not self._said_no_arrow:
+                self._said_no_arrow = True
+                log.error(
+                    "prediction log: %s version %s asks to be logged, but pyarrow is not "
+                    "installed; not logging it. Install it with: pip install 'seaway[monitor]'",
+                    name, version,
+                )  # fmt: skip
             return None
         key = (name, str(version))
         found = self._models.get(key)
@@ -400,15 +417,18 @@ class PredictionLog:
         profile = self._profile(handle)
         if profile is None or part.features.empty:
             return
-        from seaway.monitoring.summary import summarize
-
         try:
+            from seaway.monitoring.summary import summarize
+
             start, end = part.span()
             text = summarize(part.features, profile, start=start, end=end).to_json()
             logstore.commit(fs, path, text.encode("utf-8"))
         except Exception as exc:
+            if handle in self._no_summary:
+                return
+            self._no_summary.add(handle)
             log.warning(
-                "prediction log: no window summary for %s version %s: %s: %s",
+                "prediction log: no window summary for %s version %s (said once): %s: %s",
                 handle.model, handle.version, type(exc).__name__, exc,
             )  # fmt: skip
 

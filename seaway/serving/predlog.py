@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from seaway.errors import MissingDependencyError
 from seaway.monitoring import logstore
 from seaway.monitoring.durations import parse_duration
-from seaway.monitoring.predlog import LogConfig, PredictionLog
+from seaway.monitoring.predlog import LogConfig, PredictionLog, arrow_available
 from seaway.packaging.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -32,7 +33,11 @@ if TYPE_CHECKING:
 
 
 def open_log(config: ServeConfig) -> PredictionLog:
-    """This process's log (its writer thread starts with the first version that logs)."""
+    """This process's log (its writer thread starts with the first version that logs). Asking
+    every model to be logged (``--log-sample``) without pyarrow installed is an error now; a
+    model that asks for itself is served unlogged, and the server says why once."""
+    if config.log_sample and not arrow_available():
+        raise MissingDependencyError("pyarrow", "monitor", "The prediction log (--log-sample)")
     retention = None if config.log_retention == "never" else parse_duration(config.log_retention)
     return PredictionLog(
         LogConfig(

@@ -373,3 +373,33 @@ def test_the_writer_counters_are_left_beside_the_parts(tmp_path: Path) -> None:
     stats = logstore.writer_stats("m", root=str(tmp_path))
     assert (stats["writers"], stats["rows"], stats["dropped"]) == (1, 2, 1)
     assert log.stats()["models"][0]["dropped"] == 1
+
+
+def test_without_pyarrow_a_model_is_served_unlogged_and_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("seaway.monitoring.predlog.arrow_available", lambda: False)
+    log = make_log(tmp_path)
+    with caplog.at_level(logging.ERROR, logger="seaway.monitoring.predlog"):
+        assert log.model("a", "1", sample=1.0) is None
+        assert log.model("b", "1", sample=0.5) is None
+    (said,) = caplog.records
+    assert "pip install 'seaway[monitor]'" in said.getMessage()
+
+
+def test_a_failing_summary_costs_the_summary_not_the_part(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> Any:
+        return build_profile(pd.DataFrame({"other": [1.0, 2.0]}))  # no feature in common
+
+    log = make_log(tmp_path)
+    handle = log.model("m", "1", sample=1.0, profile=broken)
+    assert handle is not None
+    with caplog.at_level(logging.WARNING, logger="seaway.monitoring.predlog"):
+        for _ in range(2):
+            send(handle, 2)
+            assert log.poll(force=True) == 2
+    assert (handle.rows, handle.write_errors) == (4, 0)
+    assert len(parts(tmp_path)) == 2 and not list(tmp_path.rglob("_summary-*"))
+    assert len([r for r in caplog.records if "no window summary" in r.getMessage()]) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seaway.errors import ConfigError
+from seaway.errors import ConfigError, MissingDependencyError
 from seaway.monitoring.predlog import LogConfig, PredictionLog
 from seaway.packaging.manifest import FrameworkInfo, Manifest, ServingConfig
 from seaway.serving.config import ServeConfig
@@ -118,3 +118,10 @@ def test_metrics_count_rows_and_drops_per_model_and_version(tmp_path: Path) -> N
     assert 'seaway_prediction_log_rows_total{model="fraud",version="3"} 2.0' in text
     assert 'seaway_prediction_log_dropped_total{model="fraud",version="3"} 1.0' in text
     assert 'seaway_prediction_log_write_errors_total{model="fraud",version="3"} 0.0' in text
+
+
+def test_log_sample_without_pyarrow_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("seaway.serving.predlog.arrow_available", lambda: False)
+    with pytest.raises(MissingDependencyError, match=r"seaway\[monitor\]"):
+        open_log(_config(log_sample=0.5))
+    open_log(_config())  # nothing asked: fine
