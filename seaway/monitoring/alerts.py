@@ -261,8 +261,8 @@ def describe(rule: AlertRule, signal: Signal, state: str, version: str) -> str:
         verdict = "drifted" if state == "firing" else "no longer drifted"
         text = f"{what} of {where} over {window}: {verdict}"
         return f"{text} ({signal.reason})" if signal.reason else text
-    value = _number(kind, signal.value)
-    limit = _number(kind, rule.threshold)
+    value = number(kind, signal.value)
+    limit = number(kind, rule.threshold)
     label = {
         AlertKind.ESTIMATED_ACCURACY_BELOW: f"estimated {rule.metric_name}",
         AlertKind.ACCURACY_BELOW: rule.metric_name,
@@ -293,13 +293,16 @@ def _event(rule: AlertRule, signal: Signal, version: str, state: str, now: datet
     )
 
 
-def _number(kind: AlertKind, value: float | None) -> str:
+def number(kind: str, value: float | None) -> str:
+    """A signal's value as people read it: a percentage, milliseconds, a plain number."""
     if value is None:
         return "unknown"
-    if kind is AlertKind.P99_LATENCY_ABOVE:
+    if kind == AlertKind.P99_LATENCY_ABOVE:
         return f"{value:.0f} ms" if value >= 10 else f"{value:.2f} ms"
-    if kind is AlertKind.ERROR_RATE_ABOVE:
+    if kind == AlertKind.ERROR_RATE_ABOVE:
         return f"{value:.1%}"
+    if kind in VERDICT_KINDS:
+        return f"{value:.3g}"
     return f"{value:.3f}"
 
 

@@ -9,6 +9,7 @@ import typer
 from seaway.cli.monitor import app
 from seaway.cli.output import print_json, say, table
 from seaway.cli.state import state
+from seaway.monitoring.alerts import number
 from seaway.monitoring.durations import parse_since
 from seaway.registry.alerts import AlertEvent
 
@@ -26,7 +27,8 @@ def alerts(
     limit: Annotated[int, typer.Option(min=1, help="At most this many events.")] = 100,
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Alert events (fired, resolved) recorded by servers, newest first."""
+    """Alert events (fired, resolved) recorded by servers, newest first; --json adds each
+    event's message."""
     start = None if firing else parse_since(since)
     with state(ctx).registry(read_only=True) as registry:
         if firing:
@@ -42,18 +44,21 @@ def alerts(
         return
     table(
         "Alerts firing now" if firing else f"Alert events since {since}",
-        ["TIME (UTC)", "STATE", "RULE", "MODEL", "VALUE", "MESSAGE"],
+        ["TIME (UTC)", "STATE", "SEVERITY", "RULE", "MODEL", "VALUE", "LIMIT"],
         [_row(event) for event in events],
         identifiers=["RULE", "MODEL"],
+        compact=True,
     )
 
 
 def _row(event: AlertEvent) -> list[str]:
+    """One event in a line that fits 80 columns; the message is in --json (and the webhook)."""
     return [
-        event.time.strftime("%m-%d %H:%M:%S"),
+        event.time.strftime("%m-%d %H:%M"),
         event.state,
+        event.severity,
         event.rule,
         f"{event.model}/{event.version}",
-        "-" if event.value is None else f"{event.value:.4g}",
-        event.message,
+        number(event.kind, event.value),
+        "-" if event.threshold is None else number(event.kind, event.threshold),
     ]

@@ -3,6 +3,7 @@ listed newest first and filtered, the alerts firing now, and migration 0005 matc
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from seaway.cli.main import main
 from seaway.errors import InvalidInputError
 from seaway.registry import Registry
 from seaway.registry import tables as t
@@ -102,3 +104,37 @@ def test_the_migration_makes_the_table_the_code_declares(registry: Registry) -> 
             d for d in compare_metadata(context, t.metadata) if "seaway_alert_events" in repr(d)
         ]
     assert differences == []
+
+
+def test_seaway_monitor_alerts_lists_events_and_firing_alerts(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    old = _event("errors", "firing", 0)
+    registry.alerts.record(
+        [
+            AlertEvent(**{**old.__dict__, "time": now - timedelta(days=10)}),
+            AlertEvent(**{**old.__dict__, "time": now - timedelta(hours=2)}),
+            AlertEvent(**{**old.__dict__, "state": "resolved", "time": now - timedelta(hours=1)}),
+            AlertEvent(**{**old.__dict__, "rule": "latency", "model": "churn", "time": now}),
+        ]
+    )
+    assert main(["monitor", "alerts", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(e["rule"], e["state"]) for e in listed] == [
+        ("latency", "firing"),
+        ("errors", "resolved"),
+        ("errors", "firing"),
+    ]  # the one 10 days old is before the default 7d
+    assert main(["monitor", "alerts", "--since", "90m", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(["monitor", "alerts", "--firing", "--json"]) == 0
+    assert [e["rule"] for e in json.loads(capsys.readouterr().out)] == ["latency"]
+    assert main(["monitor", "alerts", "--model", "fraud", "--firing"]) == 0
+    assert "No alert firing now for fraud." in capsys.readouterr().out
+    assert main(["monitor", "alerts", "--model", "fraud"]) == 0
+    table = capsys.readouterr().out
+    assert "resolved" in table and "fraud/1" in table and "latency" not in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert main(["monitor", "alerts", "--since", "last week"]) == 1
+    assert "Error: --since 'last week' is neither a duration" in capsys.readouterr().err

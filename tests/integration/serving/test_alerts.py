@@ -245,3 +245,34 @@ def test_a_data_drift_alert_fires_on_shifted_traffic_and_the_gauges_show_it(
     score = sample(metrics, "seaway_drift_score", model="fraud", feature="income")
     calm = sample(metrics, "seaway_drift_score", model="fraud", feature="age")
     assert score is not None and calm is not None and score > 1 and score > calm
+
+
+def test_with_workers_one_evaluates_counting_every_workers_requests(
+    serve: Callable[..., Server], picky: str, tmp_path: Path
+) -> None:
+    with Receiver() as receiver:
+        path = config(tmp_path, picky, {"url": receiver.url, "retries": 0}, window="3s")
+        server = serve("--config", path, "--workers", "2")
+        # both workers loaded: worker 0 listens while it loads, and the readiness probe may
+        # have reached worker 1 first (a request to worker 0 then finds no model yet)
+        deadline = time.monotonic() + 120
+        while not all(f"worker {i} ready" in server.output() for i in (0, 1)):
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.1)
+        # a new connection per request: the kernel spreads them over both workers
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=server.url, timeout=30, limits=fresh) as client:
+            send_until(client, -1.0, 400, lambda: len(receiver.bodies) >= 1)
+            send_until(client, 1.0, 200, lambda: len(receiver.bodies) >= 2)
+            # however long we look, no worker fires the alert a second time
+            rounds = sample(client.get("/metrics").text, "seaway_alert_evaluations_total") or 0
+            send_until(
+                client,
+                1.0,
+                200,
+                lambda: (
+                    (sample(client.get("/metrics").text, "seaway_alert_evaluations_total") or 0)
+                    > rounds + 20
+                ),
+            )
+    assert [body["state"] for body in receiver.bodies] == ["firing", "resolved"]

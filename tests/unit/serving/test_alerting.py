@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from seaway.monitoring.signals import ModelGauges
 from seaway.registry.alerts import AlertEvent
 from seaway.serving.alert_signals import RequestWindow, is_error, quantile
 from seaway.serving.alerting import AlertCollector, AlertEvaluator
-from seaway.serving.metrics import Metrics
+from seaway.serving.metrics import Metrics, SharedMetrics
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -100,6 +101,21 @@ def test_error_rate_and_latency_over_a_sliding_window() -> None:
     fast = window.p99_latency(latency, "fraud", "1", T0 + timedelta(minutes=3))
     assert fast.value is not None and fast.value <= 2.5
     assert window.error_rate(errors, "fraud", "2", T0 + timedelta(minutes=3)).value is None
+
+
+def test_with_workers_the_window_counts_every_workers_requests(tmp_path: Path) -> None:
+    zero, one = (Metrics(SharedMetrics(tmp_path, index)) for index in (0, 1))
+    window = RequestWindow(zero.families, horizon=timedelta(minutes=10))
+    window.sample(T0)
+    zero.observe_request("rest", "fraud", "1", "200", 0.01)
+    for _ in range(3):
+        one.observe_request("grpc", "fraud", "1", "INTERNAL", 0.01)
+    one.model_error("fraud", "1")
+    one.observe_request("rest", "fraud", "1", "400", 0.01)
+    one.publish()  # worker 1's snapshot, as it leaves one each second
+    window.sample(T0 + timedelta(minutes=1))
+    signal = window.error_rate(rule(error_rate_above=0.1), "fraud", "1", T0 + timedelta(minutes=1))
+    assert signal.reason == "4 of 5 requests failed"
 
 
 def test_samples_older_than_the_horizon_go() -> None:
