@@ -85,6 +85,7 @@ class AlertEvaluator:
         self._unrecorded: list[AlertEvent] = []
         self._registry_down = False
         self._failing: set[tuple[str, str]] = set()  # (rule, error) already logged
+        self._why: dict[Key, str] = {}  # why each alert's signal is unknown, as last logged
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -147,6 +148,7 @@ class AlertEvaluator:
         events: list[AlertEvent] = []
         for (rule, model, version), signal in zip(work, signals, strict=True):
             key = (rule.name, model, version)
+            self._say_why(key, signal)
             status, made = evaluate(
                 rule, signal, self.statuses.get(key, AlertStatus()), now, version=version
             )
@@ -188,6 +190,14 @@ class AlertEvaluator:
         except Exception as exc:
             self._log_once(rule.name, f"alert rule {rule.name!r}", exc)
             return Signal.missing(f"cannot compute: {exc}")
+
+    def _say_why(self, key: Key, signal: Signal) -> None:
+        """Log when a rule's signal cannot be computed, and why, each time the reason changes
+        (a drift rule that never fires because the log is off should say so)."""
+        reason = signal.reason if signal.value is None and signal.breached is None else ""
+        if reason and reason != self._why.get(key):
+            log.info("alert rule %r cannot be evaluated for %s/%s: %s", *key, reason)
+        self._why[key] = reason
 
     def _log_once(self, what: str, name: str, exc: Exception) -> None:
         """Say why once per distinct error (a Seaway error says it all; others get a trace)."""

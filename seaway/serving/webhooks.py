@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,7 @@ from seaway.registry.alerts import AlertEvent
 log = logging.getLogger("seaway.serving.webhooks")
 _BACKOFF_CAP = 60.0
 RESULTS = ("sent", "failed", "dropped")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class WebhookSpec(BaseModel):
@@ -55,6 +58,20 @@ class WebhookSpec(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
         return value
+
+    @field_validator("headers")
+    @classmethod
+    def _expand(cls, headers: dict[str, str]) -> dict[str, str]:
+        """``${NAME}`` in a header's value is the environment variable NAME: a token need not
+        sit in the config file."""
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ValueError(f"a webhook header refers to ${{{name}}}, which is not set")
+            return os.environ[name]
+
+        return {key: _VARIABLE.sub(value, text) for key, text in headers.items()}
 
     @property
     def label(self) -> str:

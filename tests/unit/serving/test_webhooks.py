@@ -197,3 +197,12 @@ def test_labels_are_unique() -> None:
         ]
     )
     assert sender.labels == ["h:1", "h:1-2", "x"]
+
+
+def test_header_values_may_name_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_TOKEN", "s3cret")
+    spec = WebhookSpec(url="http://x/", headers={"Authorization": "Bearer ${HOOK_TOKEN}"})
+    assert spec.headers == {"Authorization": "Bearer s3cret"}
+    monkeypatch.delenv("HOOK_TOKEN")
+    with pytest.raises(ValidationError, match=r"refers to \$\{HOOK_TOKEN\}, which is not set"):
+        WebhookSpec(url="http://x/", headers={"Authorization": "Bearer ${HOOK_TOKEN}"})
