@@ -208,7 +208,7 @@ class _Simulator:
     def null(self, ref: Any, knots: Any) -> np.ndarray[Any, Any]:
         bins = len(ref)
         if self.normals is None or self.normals.shape[1] < bins:
-            self.normals = self.rng.standard_normal((self.draws, max(bins, 101)))
+            self.normals = self.rng.standard_normal((self.draws, max(bins, 101)), np.float32)
         return stats.wasserstein_null(ref, knots, self.rng, self.draws, self.normals)
 
 

@@ -331,8 +331,8 @@ def _multivariate(columns: list[FloatArray], block: Multivariate) -> Multivariat
     rows = columns[0].size
     for i in range(0, rows, CHUNK_ROWS):
         z = block.standardise([c[i : i + CHUNK_ROWS] for c in columns])
-        total += z.sum(axis=0)
-        outer += z.T @ z
+        total += z.sum(axis=1)
+        outer += z @ z.T
         error += float(block.errors(z).sum())
     return MultivariateSummary(
         rows=rows, error=error, total=tuple(total.tolist()), outer=_rows(outer)

@@ -65,15 +65,16 @@ class Multivariate(BaseModel):
         return np.asarray(self.components, dtype=np.float64)
 
     def standardise(self, columns: Sequence[FloatArray]) -> FloatArray:
-        """Rows of ``z``, one column per feature in ``features`` order (missing, infinite: 0)."""
+        """``z`` feature-major, (features, rows) in ``features`` order (missing, infinite: 0).
+        Feature-major: each feature is copied whole and the rows' sums run along memory."""
         if len(columns) != len(self.features):
             raise ValueError(f"expected {len(self.features)} columns, got {len(columns)}")
         return _standardise(columns, self.mean, self.std)
 
     def errors(self, z: FloatArray) -> FloatArray:
-        """Each standardised row's reconstruction error."""
-        kept = z @ self.component_matrix().T  # orthonormal components: |z|^2 = |kept|^2 + error^2
-        squared = np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", kept, kept)
+        """Each row's reconstruction error, for ``z`` as ``standardise`` gives it."""
+        kept = self.component_matrix() @ z  # orthonormal components: |z|^2 = |kept|^2 + error^2
+        squared = np.square(z).sum(axis=0) - np.square(kept).sum(axis=0)
         result: FloatArray = np.sqrt(np.maximum(squared, 0.0))
         return result
 
@@ -105,10 +106,10 @@ def build_multivariate(
     z = _standardise([columns[n] for n in names], mean, std)
     # the same rows in an order that depends only on their values, so that the sums below (and
     # the profile's JSON) do not depend on the order of the rows given
-    key = z @ (0.5 + np.modf(np.arange(1, d + 1) * 0.6180339887498949)[0])
-    z = z[np.argsort(key, kind="stable")]
-    rows = z.shape[0]
-    covariance = (z.T @ z) / rows
+    key = (0.5 + np.modf(np.arange(1, d + 1) * 0.6180339887498949)[0]) @ z
+    z = z[:, np.argsort(key, kind="stable")]
+    rows = z.shape[1]
+    covariance = (z @ z.T) / rows
     values, vectors = np.linalg.eigh(covariance)
     values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
     total = float(values.sum())
@@ -123,7 +124,7 @@ def build_multivariate(
         components=tuple(tuple(row) for row in w.tolist()),
         explained=float(share[k - 1]), n=rows, error_mean=0.0, error_std=0.0,
     )  # fmt: skip
-    chunks = [block.errors(z[i : i + CHUNK_ROWS]) for i in range(0, rows, CHUNK_ROWS)]
+    chunks = [block.errors(z[:, i : i + CHUNK_ROWS]) for i in range(0, rows, CHUNK_ROWS)]
     errors = np.sort(np.concatenate(chunks))  # sorted: sums free of the rows' order
     return block.model_copy(
         update={"error_mean": float(errors.mean()), "error_std": float(errors.std())}
@@ -133,10 +134,8 @@ def build_multivariate(
 def _standardise(
     columns: Sequence[FloatArray], mean: Sequence[float], std: Sequence[float]
 ) -> FloatArray:
-    if not columns[0].size:
-        return np.zeros((0, len(columns)))
-    z = np.column_stack(columns).astype(np.float64, copy=False)  # a new array already
-    z -= np.asarray(mean)
-    z /= np.asarray(std)
+    z = np.array(columns, dtype=np.float64)  # a copy, one row per feature
+    z -= np.asarray(mean)[:, None]
+    z /= np.asarray(std)[:, None]
     z[~np.isfinite(z)] = 0.0
     return z
