@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 #: a result is reused for this share of its window
 REFRESH_SHARE = 1 / 60
+_MAX_CACHED = 1000
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,11 @@ class LogSignals:
     # ---- gauges -------------------------------------------------------------------------------
 
     def gauges(self, model: str, version: str, now: datetime) -> ModelGauges:
+        """The version's figures; nothing (and nothing read) when it has no prediction log."""
+        from seaway.monitoring import logstore
+
+        if version not in logstore.versions(model, root=self.log_root):
+            return ModelGauges()
         window = self.gauge_window
         inputs = self._drift("inputs", model, version, window, now)
         outputs = self._drift("predictions", model, version, window, now)
@@ -129,6 +135,8 @@ class LogSignals:
                 return found[1]
         value = make()
         with self._lock:
+            if len(self._cache) >= _MAX_CACHED:  # versions come and go with hot swaps
+                self._cache.clear()
             self._cache[key] = (now, value)
         return value
 
@@ -187,12 +195,17 @@ class LogSignals:
             return f"{model}/{version} has no {what} (log_model(..., reference_data=X))"
         key = (side, str(path), name)
         if key not in self._loaded:
+            self._forget_if_full()
             from seaway.packaging.profile import ReferenceProfile
 
             text = (path / name).read_text("utf-8")
             self._loaded[key] = ReferenceProfile.model_validate_json(text)
         profile: ReferenceProfile = self._loaded[key]
         return profile
+
+    def _forget_if_full(self) -> None:
+        if len(self._loaded) >= _MAX_CACHED:
+            self._loaded.clear()
 
     def _metric(
         self, which: str, metric: str, model: str, version: str, window: timedelta, now: datetime
@@ -239,6 +252,7 @@ class LogSignals:
             return None
         key = ("facts", str(package[0]), model)
         if key not in self._loaded:
+            self._forget_if_full()
             from seaway.monitoring.performance import ModelFacts
             from seaway.packaging.writer import Package
 
