@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from seaway.packaging.profile_multivariate import CHUNK_ROWS, Multivariate
 
 FORMAT = 1
 MAX_NEW_LABELS = 50
+_DIGESTS: dict[int, tuple[weakref.ref[ReferenceProfile], str]] = {}
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 
@@ -206,9 +208,16 @@ def merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
 
 
 def profile_digest(profile: ReferenceProfile) -> str:
-    """A short fingerprint of the profile: summaries name the profile they were measured with."""
+    """A short fingerprint of the profile: summaries name the profile they were measured with.
+    Remembered per profile object (profiles are frozen): a log summarizes every part with one."""
+    key = id(profile)
+    known = _DIGESTS.get(key)
+    if known is not None and known[0]() is profile:
+        return known[1]
     text = json.dumps(profile.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    _DIGESTS[key] = (weakref.ref(profile, lambda _: _DIGESTS.pop(key, None)), digest)
+    return digest
 
 
 def summarize(

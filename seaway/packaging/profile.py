@@ -384,12 +384,12 @@ def category_counts(values: Any) -> tuple[dict[str, int], int]:
 
 def _label_counts(series: pd.Series[Any]) -> tuple[pd.Series[Any], int]:
     """Counts by label (unordered, none zero) and the number of non-missing values."""
-    present = series.dropna()
-    if pdt.is_object_dtype(series.dtype) and pdt.infer_dtype(present) not in _UNMIXED:
-        present = present.map(category_label)  # mixed types: label first so 1 and "1" agree
-    counts = present.value_counts(sort=False)
-    counts = counts[counts > 0]  # a category dtype lists unused categories too
+    if pdt.is_object_dtype(series.dtype) and pdt.infer_dtype(series, skipna=True) not in _UNMIXED:
+        series = series.dropna().map(category_label)  # mixed types: label first: 1 and "1" agree
+    counts = series.value_counts(sort=False, dropna=True)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        counts = counts[counts > 0]  # a category dtype lists unused categories too
     if pdt.infer_dtype(counts.index) != "string":  # labels of distinct values may coincide
         labels = [category_label(value) for value in counts.index]
         counts = pd.Series(counts.to_numpy(), index=labels).groupby(level=0).sum()
-    return counts, len(present)
+    return counts, int(counts.sum())

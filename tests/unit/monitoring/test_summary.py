@@ -194,3 +194,19 @@ def test_numeric_merge_of_empty_parts() -> None:
     with pytest.raises(InvalidInputError, match="different bins"):
         full.merge(NumericSummary(counts=(1,)))
     assert CategoricalSummary(counts={}).count == 0
+
+
+def test_the_digest_is_remembered_per_profile_object_only_while_it_lives() -> None:
+    import gc
+
+    from seaway.monitoring import summary as module
+
+    profile = build_profile({"a": [1.0, 2.0, 3.0]})
+    digest = profile_digest(profile)
+    assert profile_digest(profile) == digest
+    assert profile_digest(build_profile({"a": [1.0, 2.0, 3.0]})) == digest  # by content
+    assert id(profile) in module._DIGESTS
+    key = id(profile)
+    del profile
+    gc.collect()
+    assert key not in module._DIGESTS
