@@ -25,10 +25,9 @@ the calibrated one for that feature's test statistic.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +35,7 @@ import pandas as pd
 
 from seaway.errors import InvalidInputError
 from seaway.monitoring import stats
+from seaway.monitoring.drift_result import Check, DriftResult, FeatureDrift, MultivariateDrift
 from seaway.monitoring.summary import (
     CategoricalSummary,
     NumericSummary,
@@ -48,85 +48,17 @@ from seaway.packaging.profile import CategoricalFeature, NumericFeature, Referen
 NumericTest = Literal["ks", "wasserstein", "psi"]
 CategoricalTest = Literal["chi2", "jensenshannon", "psi"]
 MAX_DRAWS = 50_000  # simulated null draws for the Wasserstein test
+NULL_BINS = 101  # the widest fine histogram (``FINE_BINS`` + 1): one set of draws serves all
 NEW_LABELS_SHOWN = 10
 
-
-@dataclass(frozen=True)
-class Check:
-    """A secondary check of a feature: an event's rate in the window against the reference's."""
-
-    name: str  # "missing", "out of range" or "new categories"
-    rate: float | None  # in the window
-    reference_rate: float | None
-    p_value: float
-    drifted: bool
-
-
-@dataclass(frozen=True)
-class FeatureDrift:
-    """One feature's verdict: its test against its threshold, its checks, its effect sizes."""
-
-    feature: str
-    kind: str  # "numeric", "categorical" or "boolean"
-    test: str
-    statistic: float | None  # None when either side has no values
-    threshold: float | None
-    p_value: float | None
-    drifted: bool  # the test or a check
-    reference_count: int  # non-missing values compared
-    window_count: int
-    statistics: Mapping[str, float | None] = field(default_factory=dict)  # every statistic
-    effects: Mapping[str, Any] = field(default_factory=dict)
-    checks: tuple[Check, ...] = ()
-
-
-@dataclass(frozen=True)
-class MultivariateDrift:
-    """The window's mean PCA reconstruction error (a distance) against the reference's band."""
-
-    features: tuple[str, ...]
-    components: int
-    error: float | None  # the window's mean; None for an empty window
-    reference_error: float
-    reference_std: float  # per-row std of the reference's error
-    lower: float | None  # the band: the error's range by chance at this window's size
-    upper: float | None
-    p_value: float | None
-    drifted: bool
-    rows: int
-    squared_error: float | None = None  # the window's mean squared error
-    reference_squared_error: float | None = None
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """The per-feature rows (profile order), the multivariate check and the overall verdict."""
-
-    drifted: bool
-    features: tuple[FeatureDrift, ...]
-    multivariate: MultivariateDrift | None
-    alpha: float
-    n_reference: int
-    n_window: int
-    start: datetime | None
-    end: datetime | None
-    skipped: tuple[str, ...] = ()  # profile features the window does not have
-
-    @property
-    def drifted_features(self) -> tuple[str, ...]:
-        return tuple(row.feature for row in self.features if row.drifted)
-
-    def feature(self, name: str) -> FeatureDrift:
-        for row in self.features:
-            if row.feature == name:
-                return row
-        raise InvalidInputError(f"the drift result has no feature {name!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types: NaN and infinities become None, datetimes ISO strings."""
-        result: dict[str, Any] = _clean(asdict(self))
-        result["drifted_features"] = list(self.drifted_features)
-        return result
+__all__ = [
+    "Check",
+    "DriftResult",
+    "FeatureDrift",
+    "MultivariateDrift",
+    "drift",
+    "drift_of_frame",
+]
 
 
 def drift(
@@ -164,8 +96,7 @@ def drift(
     block = profile.multivariate
     joint = block is not None and summary.multivariate is not None
     level = alpha / max(len(present) + joint, 1)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    simulate = _Simulator(rng, level / 3) if numeric_test == "wasserstein" else None
+    simulate = _Simulator(seed, level / 3) if numeric_test == "wasserstein" else None
     rows = []
     for name in present:
         feature = profile.features[name]
@@ -198,18 +129,38 @@ def drift_of_frame(profile: ReferenceProfile, frame: pd.DataFrame, **options: An
 
 
 class _Simulator:
-    """Normal draws shared by every feature's simulated Wasserstein null."""
+    """Each feature's simulated Wasserstein null, from normal draws shared by the features.
+    With an integer seed the nulls are remembered (a report computes drift per time bucket)."""
 
-    def __init__(self, rng: np.random.Generator, level: float) -> None:
-        self.rng = rng
+    def __init__(self, seed: int | np.random.Generator, level: float) -> None:
+        self.seed = seed
         self.draws = min(MAX_DRAWS, max(20_000, math.ceil(20 / level)))
         self.normals: np.ndarray[Any, Any] | None = None
 
     def null(self, ref: Any, knots: Any) -> np.ndarray[Any, Any]:
-        bins = len(ref)
-        if self.normals is None or self.normals.shape[1] < bins:
-            self.normals = self.rng.standard_normal((self.draws, max(bins, 101)), np.float32)
-        return stats.wasserstein_null(ref, knots, self.rng, self.draws, self.normals)
+        if isinstance(self.seed, np.random.Generator):
+            if self.normals is None or self.normals.shape[1] < len(ref):
+                shape = (self.draws, max(len(ref), NULL_BINS))
+                self.normals = self.seed.standard_normal(shape, np.float32)
+            return stats.wasserstein_null(ref, knots, self.seed, self.draws, self.normals)
+        return _remembered_null(tuple(ref), tuple(knots), self.draws, self.seed)
+
+
+@functools.lru_cache(maxsize=256)
+def _remembered_null(
+    ref: tuple[int, ...], knots: tuple[float, ...], draws: int, seed: int
+) -> np.ndarray[Any, Any]:
+    normals = _normals(draws, max(len(ref), NULL_BINS), seed)
+    null = stats.wasserstein_null(ref, knots, np.random.default_rng(seed), draws, normals)
+    null.setflags(write=False)  # shared between calls
+    return null
+
+
+@functools.lru_cache(maxsize=2)
+def _normals(draws: int, bins: int, seed: int) -> np.ndarray[Any, Any]:
+    normals = np.random.default_rng(seed).standard_normal((draws, bins), np.float32)
+    normals.setflags(write=False)
+    return normals
 
 
 def _numeric(
@@ -412,17 +363,3 @@ def _deciles(feature: NumericFeature, counts: tuple[int, ...]) -> np.ndarray[Any
 
 def _rate(events: int, total: int) -> float | None:
     return events / total if total else None
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        return _clean(value.item())
-    return value

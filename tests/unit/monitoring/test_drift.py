@@ -173,6 +173,11 @@ def test_the_simulated_wasserstein_null_is_seeded(reference: ReferenceProfile) -
     assert first == drift(reference, summary, numeric_test="wasserstein", seed=1)
     other = drift(reference, summary, numeric_test="wasserstein", seed=2)
     assert first.feature("a").threshold != other.feature("a").threshold
+    generated = [
+        drift(reference, summary, numeric_test="wasserstein", seed=np.random.default_rng(3))
+        for _ in range(2)
+    ]
+    assert generated[0] == generated[1]
 
 
 def test_thresholds_override_the_calibrated_ones(reference: ReferenceProfile) -> None:
