@@ -82,10 +82,11 @@ def concat_inputs(items: Sequence[Any]) -> Any:
     first = items[0]
     if len(items) == 1:
         return first
-    if all(type(x) is np.ndarray for x in items):
+    kinds = set(map(type, items))
+    if kinds == {np.ndarray}:
         with contextlib.suppress(ValueError):  # shapes differ: frames below
             return np.concatenate(items)
-    elif all(type(x) is dict for x in items) and all(x.keys() == first.keys() for x in items):
+    elif kinds == {dict} and all(map(first.keys().__eq__, map(dict.keys, items))):
         with contextlib.suppress(ValueError):
             return {k: np.concatenate([np.asarray(x[k]) for x in items]) for k in first}
     return pd.concat([pd.DataFrame(dict(input_columns(x))) for x in items], ignore_index=True)

@@ -25,6 +25,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import operator
 import os
 import random
 import socket
@@ -181,15 +182,30 @@ class ModelLog:
         return self._log.write(self, inputs, outputs, meta, requests=n)
 
 
+def _by_handle(items: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """The requests of each model version (one pass in C when, as usual, they are all one's)."""
+    if len(set(map(_FIRST, items))) == 1:
+        return [items]
+    groups: dict[ModelLog, list[tuple[Any, ...]]] = {}
+    for item in items:
+        groups.setdefault(item[0], []).append(item)
+    return list(groups.values())
+
+
 def _by_outputs(group: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """Requests that asked for the same outputs go in one table (nearly always all of them)."""
-    keys = group[0][4].keys()
-    if all(item[4].keys() == keys for item in group):
+    """Requests that asked for the same outputs, in one table each (nearly always all)."""
+    outputs = list(map(_OUTPUTS, group))
+    first = outputs[0].keys()
+    if all(map(first.__eq__, map(dict.keys, outputs))):
         return [group]
     split: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for item in group:
         split.setdefault(tuple(item[4]), []).append(item)
     return list(split.values())
+
+
+_FIRST = operator.itemgetter(0)
+_OUTPUTS = operator.itemgetter(4)
 
 
 def arrow_available() -> bool:
@@ -337,15 +353,9 @@ class PredictionLog:
         """Write buffered requests: one table per model version (and set of outputs)."""
         from seaway.monitoring.logtable import concat_inputs, concat_outputs, serve_meta
 
-        by_handle: dict[ModelLog, list[tuple[Any, ...]]] = {}
-        for item in items:
-            found = by_handle.get(item[0])
-            if found is None:
-                by_handle[item[0]] = [item]
-            else:
-                found.append(item)
         written = 0
-        for handle, group in by_handle.items():
+        for group in _by_handle(items):
+            handle: ModelLog = group[0][0]
             for same in _by_outputs(group):
                 _, ids, inputs, rows, outputs, latencies, times = zip(*same, strict=True)
                 try:

@@ -403,3 +403,23 @@ def test_a_failing_summary_costs_the_summary_not_the_part(
     assert (handle.rows, handle.write_errors) == (4, 0)
     assert len(parts(tmp_path)) == 2 and not list(tmp_path.rglob("_summary-*"))
     assert len([r for r in caplog.records if "no window summary" in r.getMessage()]) == 1
+
+
+def test_requests_asking_for_other_outputs_are_written_apart_and_read_together(
+    tmp_path: Path,
+) -> None:
+    log = make_log(tmp_path)
+    handle = log.model("m", "1", sample=1.0, classes=["a", "b"])
+    other = log.model("n", "1", sample=1.0)
+    assert handle is not None and other is not None
+    inputs = np.zeros((1, 2))
+    handle.record(inputs, {"predict": np.array(["a"])}, 1, 0.0, "plain")
+    other.record(inputs, {"predict": np.array([1.0])}, 1, 0.0, "other model")
+    proba = {"predict": np.array(["b"]), "predict_proba": np.array([[0.4, 0.6]])}
+    handle.record(inputs, proba, 1, 0.0, "with proba")
+    assert log.poll(force=True) == 3
+    read = logstore.read_log("m", root=str(tmp_path)).sort_values("request_id")
+    assert list(read["request_id"]) == ["plain", "with proba"]
+    assert pd.isna(read["output.predict_proba.b"].iloc[0])
+    assert read["output.predict_proba.b"].iloc[1] == 0.6
+    assert list(logstore.read_log("n", root=str(tmp_path))["request_id"]) == ["other model"]
