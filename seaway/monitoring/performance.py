@@ -190,7 +190,9 @@ def performance(
     CBPE is calibrated on the labelled rows of the whole span, when there are enough."""
     start = as_utc(since)
     end = as_utc(until) if until is not None else datetime.now(UTC)
-    log = read_log(model, version=version, since=start, until=end, root=log_root)
+    # the join's keys, the time and the outputs: a wide log's inputs are most of its bytes
+    columns = ["request_id", "row", "time", "key", f"{OUTPUT_PREFIX}*"]
+    log = read_log(model, version=version, since=start, until=end, root=log_root, columns=columns)
     # every label, whenever recorded: a batch job may score rows whose labels came before it
     labels = read_labels(model, root=labels_root or feedback_root(log_root))
     joined = join_feedback(log, labels)
