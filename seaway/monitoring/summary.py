@@ -22,11 +22,12 @@ import hashlib
 import json
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from seaway.errors import InvalidInputError
@@ -182,13 +183,29 @@ class WindowSummary:
 
     @classmethod
     def merge_all(cls, summaries: Iterable[WindowSummary]) -> WindowSummary:
-        """The summary of all the windows (at least one)."""
-        result: WindowSummary | None = None
-        for summary in summaries:
-            result = summary if result is None else result.merge(summary)
-        if result is None:
+        """The summary of all the windows (at least one): equal to merging them one by one, but
+        the numeric bins and the multivariate sums are added at once (a week of a log holds
+        thousands of parts; adding their bins a tuple at a time took seconds)."""
+        parts = list(summaries)
+        if not parts:
             raise InvalidInputError("there are no window summaries to merge (the window is empty)")
-        return result
+        bins: dict[str, list[tuple[int, ...]]] = {}
+        light = []
+        for part in parts:  # each feature's bins folded to one count: the moments need no more
+            numeric = {}
+            for name, feature in part.numeric.items():
+                bins.setdefault(name, []).append(feature.counts)
+                numeric[name] = replace(feature, counts=(feature.count,))
+            light.append(replace(part, numeric=numeric, multivariate=None))
+        result = light[0]
+        for summary in light[1:]:
+            result = result.merge(summary)
+        joint = [part.multivariate for part in parts]
+        return replace(
+            result,
+            numeric={n: replace(f, counts=_sum_bins(bins[n])) for n, f in result.numeric.items()},
+            multivariate=_sum_multivariate(joint) if all(joint) else None,
+        )
 
     def to_json(self) -> str:
         """Compact JSON; ``from_json`` reads it back equal."""
@@ -197,9 +214,33 @@ class WindowSummary:
     @classmethod
     def from_json(cls, text: str | bytes) -> WindowSummary:
         try:
-            return _from_dict(json.loads(text))
+            return _from_dict(orjson.loads(text))  # several times json's speed on floats
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInputError(f"this is not a window summary's JSON: {exc}") from exc
+
+
+def _sum_bins(counts: list[tuple[int, ...]]) -> tuple[int, ...]:
+    if len({len(c) for c in counts}) > 1:
+        raise InvalidInputError("numeric summaries on different bins cannot be merged")
+    if len(counts) == 1:
+        return counts[0]
+    return tuple(np.sum(np.asarray(counts, dtype=np.int64), axis=0).tolist())
+
+
+def _sum_multivariate(parts: list[MultivariateSummary | None]) -> MultivariateSummary:
+    found = [p for p in parts if p is not None]
+    if len(found) == 1:
+        return found[0]
+    total, outer = np.asarray(found[0].total, dtype=np.float64), found[0].outer_matrix()
+    for part in found[1:]:  # in order, as the one-by-one merge adds them
+        total = total + np.asarray(part.total, dtype=np.float64)
+        outer = outer + part.outer_matrix()
+    return MultivariateSummary(
+        rows=sum(p.rows for p in found),
+        error=sum(p.error for p in found),
+        total=tuple(total.tolist()),
+        outer=_rows(outer),
+    )
 
 
 def merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
