@@ -167,6 +167,10 @@ def _calibrate(
 def class_index(labels: Any, classes: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Each label's column among ``classes`` (-1: none). Numeric classes match labels by value,
     so 1, 1.0, "1" and True all find class 1; other classes match by ``category_label``."""
+    array = np.asarray(labels)
+    if array.dtype.kind in "biuf" and array.size > 64:  # one type: look up the distinct values
+        distinct, inverse = np.unique(array.reshape(-1), return_inverse=True)
+        return class_index(distinct, classes)[inverse.reshape(-1)]
     by_label = {category_label(c): j for j, c in enumerate(classes)}
     numeric = all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes)
     by_value = {float(c): j for j, c in enumerate(classes)} if numeric else {}
