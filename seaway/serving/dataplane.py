@@ -51,6 +51,18 @@ class DataPlane:
         self.on_model_error: Callable[[str, str], None] | None = None
         #: called with each version published, to give it its prediction log (serving/predlog.py)
         self.log_models: Callable[[ServedModel], None] | None = None
+        #: set once the models this process was started with are loaded (None: not loading)
+        self._loaded: asyncio.Event | None = None
+
+    def loading(self) -> None:
+        """The models this process starts with are loading: a request for one it does not serve
+        yet waits for them instead of a 404 (with ``--workers`` one worker takes connections
+        while it loads, and a balancer may send traffic once another worker is ready)."""
+        self._loaded = asyncio.Event()
+
+    def loaded(self) -> None:
+        if self._loaded is not None:
+            self._loaded.set()
 
     # ---- routing table ------------------------------------------------------------------------
 
@@ -140,7 +152,10 @@ class DataPlane:
 
     async def infer(self, request: InferRequest) -> InferResponse:
         started = time.perf_counter()
-        model = self._ready(request.model_name, request.model_version)
+        try:
+            model = self._ready(request.model_name, request.model_version)
+        except NotFoundError as exc:
+            model = await self._after_loading(request.model_name, request.model_version, exc)
         native, rows = model.native_inputs(request.inputs)
         asked = model.requested_outputs([o.name for o in request.outputs])
         logged, outputs = _logged_outputs(model, asked)
@@ -161,7 +176,10 @@ class DataPlane:
     ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
         """For formats that are not tensors (MLflow scoring): ``data`` goes to the signature as is."""
         started = time.perf_counter()
-        model = self._ready(name, version)
+        try:
+            model = self._ready(name, version)
+        except NotFoundError as exc:
+            model = await self._after_loading(name, version, exc)
         native, rows = model.native_data(data)
         asked = model.requested_outputs(outputs)
         logged, wanted = _logged_outputs(model, asked)
@@ -171,6 +189,21 @@ class DataPlane:
         if wanted is not asked:
             results = {name: results[name] for name in asked}
         return model, results
+
+    async def _after_loading(
+        self, name: str, version: str | None, not_found: NotFoundError
+    ) -> ServedModel:
+        """Route again once the start-up models are loaded; the 404 stands if none are loading."""
+        loaded = self._loaded
+        if loaded is None or loaded.is_set():
+            raise not_found
+        try:
+            await asyncio.wait_for(loaded.wait(), self.request_timeout)
+        except TimeoutError:
+            raise ModelUnavailableError(
+                f"model {quoted(name)} is not loaded yet in this server process; retry shortly"
+            ) from None
+        return self._ready(name, version)
 
     def _ready(self, name: str, version: str | None) -> ServedModel:
         model = self.get(name, version)

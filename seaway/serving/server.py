@@ -236,9 +236,13 @@ async def serve(
     publish_task: asyncio.Task[None] | None = None
     started: list[Background] = []
     try:
+        plane.loading()
         if listen_early:
             await listen()
-        await _until_first(controller.start(config.models), stopping, http_task)
+        try:
+            await _until_first(controller.start(config.models), stopping, http_task)
+        finally:
+            plane.loaded()
         if not listen_early and not stopping.is_set():
             await listen()
         if not stopping.is_set() and http_task is not None and not http_task.done():
