@@ -173,6 +173,11 @@ def _proba(frame: pd.DataFrame, names: list[str]) -> np.ndarray[Any, Any] | None
     return matrix if np.isfinite(matrix).all(axis=1).any() else None
 
 
+#: the log's columns performance needs: the join's keys, the time and the outputs (a wide
+#: log's inputs are most of its bytes)
+LOG_COLUMNS = ("request_id", "row", "time", "key", f"{OUTPUT_PREFIX}*")
+
+
 def performance(
     model: str,
     *,
@@ -183,16 +188,21 @@ def performance(
     facts: Callable[[str], ModelFacts | None] | None = None,
     log_root: str | None = None,
     labels_root: str | None = None,
+    rows: pd.DataFrame | None = None,
 ) -> list[WindowPerformance]:
     """Per version (oldest first) and per window of ``every`` (else one window), the realised
     and estimated metrics of ``model``'s predictions logged in ``[since, until)``. ``facts(v)``
     describes version ``v`` (None: guessed from the log). Without a calibration in the package,
-    CBPE is calibrated on the labelled rows of the whole span, when there are enough."""
+    CBPE is calibrated on the labelled rows of the whole span, when there are enough. ``rows``:
+    the log's rows of the span already read (``read_log`` with at least ``LOG_COLUMNS``), so a
+    caller that needs them too (the drift report) reads the log once."""
     start = as_utc(since)
     end = as_utc(until) if until is not None else datetime.now(UTC)
-    # the join's keys, the time and the outputs: a wide log's inputs are most of its bytes
-    columns = ["request_id", "row", "time", "key", f"{OUTPUT_PREFIX}*"]
-    log = read_log(model, version=version, since=start, until=end, root=log_root, columns=columns)
+    log = rows
+    if log is None:
+        log = read_log(
+            model, version=version, since=start, until=end, root=log_root, columns=LOG_COLUMNS
+        )
     # every label, whenever recorded: a batch job may score rows whose labels came before it
     labels = read_labels(model, root=labels_root or feedback_root(log_root))
     joined = join_feedback(log, labels)

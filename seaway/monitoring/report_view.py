@@ -23,7 +23,8 @@ from seaway.monitoring.report import (
     anchor,
     render_report,
 )
-from seaway.monitoring.summary import CategoricalSummary, NumericSummary, WindowSummary, merge_all
+from seaway.monitoring.summary import CategoricalSummary, NumericSummary, WindowSummary
+from seaway.monitoring.window import by_bucket
 from seaway.packaging.profile import CategoricalFeature, NumericFeature, ReferenceProfile
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ BUCKETS = tuple(
 MAX_BUCKETS = 48
 MAX_CATEGORIES_SHOWN = 15
 MAX_NEW_SHOWN = 5
-SERIES_OVER_TIME = 4
-FEW_BINS = 3  # numeric features with at most this many bin edges are drawn as bars  # features drawn in the drift-over-time chart (the most drifted)
+SERIES_OVER_TIME = 4  # features drawn in the drift-over-time chart (the most drifted)
+FEW_BINS = 3  # numeric features with at most this many bin edges are drawn as bars
 
 
 def build_report(
@@ -58,7 +59,7 @@ def build_report(
     facts = ModelFacts.from_package(reference.package) if reference.package is not None else None
     figures = performance(
         reference.model, since=assessed.since, until=assessed.until, every=step,
-        version=reference.version, facts=(lambda _: facts), log_root=root,
+        version=reference.version, facts=(lambda _: facts), log_root=root, rows=assessed.rows,
     )  # fmt: skip
     view = report_view(
         assessed, window=window, bucket=step, thresholds=thresholds, performance=figures, now=now
@@ -233,20 +234,15 @@ def category_chart(
 def drift_by_bucket(
     assessed: WindowDrift, bucket: timedelta, thresholds: Mapping[str, float] | None
 ) -> tuple[list[datetime], list[DriftResult | None]]:
-    """Drift per time bucket of the window: the parts' summaries merged by the bucket their
-    first row falls in."""
-    count = max(1, -(-(assessed.until - assessed.since) // bucket))
-    groups: list[list[WindowSummary]] = [[] for _ in range(count)]
-    for summary in assessed.summaries:
-        moment = summary.start or summary.end
-        if moment is None:
-            continue
-        index = int((moment - assessed.since) // bucket)
-        groups[min(max(index, 0), count - 1)].append(summary)
-    times = [assessed.since + bucket * i for i in range(count)]
+    """Drift per time bucket of the window (the parts merged by bucket in ``assess``, or here)."""
+    buckets = assessed.buckets
+    if not buckets or (len(buckets) > 1 and buckets[1][0] - buckets[0][0] != bucket):
+        buckets = by_bucket(
+            assessed.summaries, since=assessed.since, until=assessed.until, bucket=bucket
+        )
     profile = assessed.reference.profile
-    results = [drift(profile, merge_all(g), thresholds=thresholds) if g else None for g in groups]
-    return times, results
+    results = [drift(profile, s, thresholds=thresholds) if s else None for _, s in buckets]
+    return [start for start, _ in buckets], results
 
 
 def _ratio(statistic: float | None, threshold: float | None) -> float | None:

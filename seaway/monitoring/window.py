@@ -23,6 +23,8 @@ from seaway.monitoring.summary import WindowSummary, merge_all, profile_digest, 
 from seaway.packaging.profile import ReferenceProfile
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from seaway.packaging.writer import Package
     from seaway.registry import ModelVersion, Registry
 
@@ -51,6 +53,9 @@ class WindowDrift:
     predictions: DriftResult | None = None
     prediction_summary: WindowSummary | None = None
     summaries: tuple[WindowSummary, ...] = ()  # the parts' own, oldest first (for time buckets)
+    #: with ``assess(bucket=...)``: each bucket's start and its parts merged (None: no part)
+    buckets: tuple[tuple[datetime, WindowSummary | None], ...] = ()
+    rows: pd.DataFrame | None = None  # with ``assess(keep_rows=True)``: the outputs read
 
     @property
     def parts(self) -> int:
@@ -147,43 +152,72 @@ def assess(
     root: str,
     thresholds: Mapping[str, float] | None = None,
     predictions: bool = True,
+    bucket: timedelta | None = None,
+    keep_rows: bool = False,
 ) -> WindowDrift:
     """Drift of the version's inputs (and, with a predictions profile, its outputs) over the
-    window. No logged data in it is an error that says how to get some."""
+    window; with ``bucket``, the parts are merged per time bucket first (each part is merged
+    once either way); ``keep_rows`` keeps the logged rows read for the outputs, with the
+    columns performance needs (``WindowDrift.rows``: the report reads the log once). No logged
+    data in the window is an error that says how to get some."""
     summaries = window_summaries(reference, since=since, until=until, root=root)
     if not summaries:
         raise NoLoggedDataError(_no_data(reference, since, until, root))
-    summary = merge_all(summaries)
+    buckets: tuple[tuple[datetime, WindowSummary | None], ...] = ()
+    if bucket is not None:
+        buckets = by_bucket(summaries, since=since, until=until, bucket=bucket)
+        summary = merge_all(s for _, s in buckets if s is not None)
+    else:
+        summary = merge_all(summaries)
     result = drift(reference.profile, summary, thresholds=thresholds)
-    prediction_summary = prediction_drift = None
-    if predictions and reference.predictions is not None:
-        prediction_summary = summarize_outputs(
-            reference.predictions, reference, since=since, until=until, root=root
-        )
+    prediction_summary = prediction_drift = rows = None
+    if keep_rows or (predictions and reference.predictions is not None):
+        rows = read_outputs(reference, since=since, until=until, root=root, wide=keep_rows)
+    if predictions and reference.predictions is not None and rows is not None:
+        prediction_summary = summarize_outputs(reference.predictions, rows)
         if prediction_summary is not None:
             prediction_drift = drift(reference.predictions, prediction_summary)
     return WindowDrift(
         reference=reference, since=since, until=until, summary=summary, result=result,
         predictions=prediction_drift, prediction_summary=prediction_summary,
-        summaries=tuple(summaries),
+        summaries=tuple(summaries), buckets=buckets, rows=rows if keep_rows else None,
     )  # fmt: skip
 
 
-def summarize_outputs(
-    profile: ReferenceProfile,
-    reference: Reference,
-    *,
-    since: datetime,
-    until: datetime,
-    root: str,
-) -> WindowSummary | None:
-    """The logged outputs of ``[since, until)`` summarized against the predictions profile
-    (output columns only are read); None without logged outputs."""
-    columns = [logstore.OUTPUT_PREFIX + name for name in profile.features]
-    frame = logstore.read_log(
+def by_bucket(
+    summaries: Sequence[WindowSummary], *, since: datetime, until: datetime, bucket: timedelta
+) -> tuple[tuple[datetime, WindowSummary | None], ...]:
+    """The parts merged per ``bucket`` of ``[since, until)``, by the time of their first row."""
+    count = max(1, -(-(until - since) // bucket))
+    groups: list[list[WindowSummary]] = [[] for _ in range(count)]
+    for summary in summaries:
+        moment = summary.start or summary.end
+        if moment is not None:
+            index = int((moment - since) // bucket)
+            groups[min(max(index, 0), count - 1)].append(summary)
+    return tuple(
+        (since + bucket * i, merge_all(group) if group else None) for i, group in enumerate(groups)
+    )
+
+
+def read_outputs(
+    reference: Reference, *, since: datetime, until: datetime, root: str, wide: bool = False
+) -> pd.DataFrame:
+    """The version's logged outputs in ``[since, until)`` with their time (``wide``: and the
+    columns performance joins feedback on); inputs are never read."""
+    from seaway.monitoring.performance import LOG_COLUMNS
+
+    columns = LOG_COLUMNS if wide else ("time", f"{logstore.OUTPUT_PREFIX}*")
+    return logstore.read_log(
         reference.model, version=reference.version, since=since, until=until, root=root,
-        columns=["time", *columns],
+        columns=list(columns),
     )  # fmt: skip
+
+
+def summarize_outputs(profile: ReferenceProfile, frame: pd.DataFrame) -> WindowSummary | None:
+    """Logged rows' outputs (``output.<name>`` columns) summarized against the predictions
+    profile; None without logged outputs."""
+    columns = [logstore.OUTPUT_PREFIX + name for name in profile.features]
     present = [c for c in columns if c in frame.columns]
     if not len(frame) or not present:
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -117,17 +118,18 @@ def report_command(
     store: StoreOption = None,
 ) -> None:
     """Write a model's drift, predictions and performance as one HTML file that opens offline."""
-    from seaway.monitoring.report_view import build_report
+    from seaway.monitoring.report_view import build_report, pick_bucket
 
     started = time.perf_counter()
-    assessed = _assess(ctx, name, version, window, threshold, store)
+    step = (
+        parse_duration(bucket, what="--bucket")
+        if bucket
+        else pick_bucket(parse_duration(window, what="--window"))
+    )
+    assessed = _assess(ctx, name, version, window, threshold, store, bucket=step)
     root = store or logstore.default_root(state(ctx).settings().home)
     html = build_report(
-        assessed,
-        root=root,
-        window=window,
-        bucket=parse_duration(bucket, what="--bucket") if bucket else None,
-        thresholds=parse_thresholds(threshold),
+        assessed, root=root, window=window, bucket=step, thresholds=parse_thresholds(threshold)
     )
     if out.is_dir():
         raise InvalidInputError(f"--out {out} is a folder; name the HTML file to write")
@@ -149,6 +151,8 @@ def _assess(
     window: str,
     threshold: list[str] | None,
     store: str | None,
+    *,
+    bucket: timedelta | None = None,
 ) -> WindowDrift:
     span = parse_duration(window, what="--window")
     since, until = window_bounds(span)
@@ -158,8 +162,9 @@ def _assess(
         record = pick_version(registry, name, version, since=since, root=root)
         reference = load_reference(registry, record)
     return assess(
-        reference, since=since, until=until, root=root, thresholds=parse_thresholds(threshold)
-    )
+        reference, since=since, until=until, root=root, thresholds=parse_thresholds(threshold),
+        bucket=bucket, keep_rows=bucket is not None,  # the report: its performance reads them
+    )  # fmt: skip
 
 
 def parse_thresholds(pairs: list[str] | None) -> dict[str, float]:

@@ -19,7 +19,7 @@ from seaway.monitoring.performance import WindowPerformance
 from seaway.monitoring.report import render_report
 from seaway.monitoring.report_view import pick_bucket, report_view
 from seaway.monitoring.summary import merge_all, summarize
-from seaway.monitoring.window import Reference, WindowDrift
+from seaway.monitoring.window import Reference, WindowDrift, by_bucket
 from seaway.packaging.profile import build_profile
 
 HOSTILE = '<img src=x onerror="window.pwned=1">'
@@ -222,3 +222,16 @@ def test_effect_texts() -> None:
     assert re.fullmatch(r"[+-]\d\.\d\dsd, std x\d\.\d\d", describe.effect(row, full=True))
     city = assessed(new_city="brest").result.feature("city")
     assert describe.effect(city).startswith("new ")
+
+
+def test_parts_merge_into_the_bucket_of_their_first_row() -> None:
+    window = assessed(hours=6)
+    buckets = by_bucket(
+        window.summaries, since=window.since, until=window.until, bucket=timedelta(hours=2)
+    )
+    assert [start for start, _ in buckets] == [SINCE + timedelta(hours=h) for h in (0, 2, 4)]
+    assert [s.n_rows for _, s in buckets if s is not None] == [800, 800, 800]
+    hourly = by_bucket(
+        window.summaries[:3], since=window.since, until=window.until, bucket=timedelta(hours=1)
+    )
+    assert [s is not None for _, s in hourly] == [True] * 3 + [False] * 3
