@@ -76,9 +76,18 @@ def serve_meta(
     return Meta(ids, row, time_us, latency, "serve")
 
 
-def concat_inputs(items: Sequence[Any]) -> Any:
+def concat_inputs(items: Sequence[Any], names: Sequence[tuple[str, ...] | None] = ()) -> Any:
     """Several requests' native inputs as one: arrays stacked, dicts key by key, else frames.
-    (Called with thousands of requests: the checks are plain type tests.)"""
+    ``names``: a dict input arrives as the tuple of its values, its keys here (the prediction
+    log's buffer holds no dict). Called with thousands of requests: no Python loop per request
+    on the usual paths."""
+    if names and set(names) != {None}:
+        if len(set(names)) == 1:
+            with contextlib.suppress(ValueError, TypeError):
+                return concat_named(names[0] or (), items)
+        items = [
+            dict(zip(k, v, strict=True)) if k else v for k, v in zip(names, items, strict=True)
+        ]
     first = items[0]
     if len(items) == 1:
         return first
@@ -92,10 +101,11 @@ def concat_inputs(items: Sequence[Any]) -> Any:
     return pd.concat([pd.DataFrame(dict(input_columns(x))) for x in items], ignore_index=True)
 
 
-def concat_outputs(items: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-    if len(items) == 1:
-        return {k: np.asarray(v) for k, v in items[0].items()}
-    return {k: np.concatenate([x[k] for x in items]) for k in items[0]}
+def concat_named(names: Sequence[str], values: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """``{name: the requests' j-th values, concatenated}``: dicts kept as tuples of values."""
+    if len(values) == 1:
+        return {name: np.asarray(v) for name, v in zip(names, values[0], strict=True)}
+    return {name: np.concatenate([v[j] for v in values]) for j, name in enumerate(names)}
 
 
 def input_columns(data: Any) -> Columns:

@@ -78,6 +78,7 @@ class ModelLog:
         "failed_rows",
         "files",
         "model",
+        "pending",
         "profile",
         "requests",
         "rows",
@@ -108,6 +109,10 @@ class ModelLog:
         self.accepted = self.requests = self.rows = self.dropped = 0
         self.write_errors = self.failed_rows = self.files = 0
         self._reported: tuple[int, ...] | None = None
+        #: requests waiting for the writer. Kept per version so that a record holds no object
+        #: the garbage collector tracks (arrays and their dicts are not): a tracked record
+        #: would be walked by every collection while it waits.
+        self.pending: list[tuple[Any, ...]] = []
 
     def record(
         self,
@@ -126,6 +131,12 @@ class ModelLog:
                 return
             log = self._log
             now = log.clock()
+            # dicts become tuples of keys and of values: a record of tuples, strings, numbers
+            # and arrays leaves the garbage collector's view after its first collection
+            names: tuple[str, ...] | None = None
+            if type(inputs) is dict:
+                names, inputs = tuple(inputs), tuple(inputs.values())
+            item = (request_id, inputs, names, rows, tuple(outputs), tuple(outputs.values()))
             with log.lock:
                 held = log.buffered_rows
                 if held + rows > log.config.buffer_rows or log.closed:
@@ -134,7 +145,7 @@ class ModelLog:
                 if not held:
                     log.oldest = now
                 log.buffered_rows = held + rows
-                log.buffer.append((self, request_id, inputs, rows, outputs, latency_s, now))
+                self.pending.append((*item, latency_s, now))
                 self.accepted += 1
             if held < log.config.flush_rows <= held + rows:
                 log.wake.set()
@@ -182,30 +193,17 @@ class ModelLog:
         return self._log.write(self, inputs, outputs, meta, requests=n)
 
 
-def _by_handle(items: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """The requests of each model version (one pass in C when, as usual, they are all one's)."""
-    if len(set(map(_FIRST, items))) == 1:
-        return [items]
-    groups: dict[ModelLog, list[tuple[Any, ...]]] = {}
-    for item in items:
-        groups.setdefault(item[0], []).append(item)
-    return list(groups.values())
-
-
 def _by_outputs(group: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     """Requests that asked for the same outputs, in one table each (nearly always all)."""
-    outputs = list(map(_OUTPUTS, group))
-    first = outputs[0].keys()
-    if all(map(first.__eq__, map(dict.keys, outputs))):
+    if len(set(map(_OUTPUT_NAMES, group))) == 1:
         return [group]
     split: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for item in group:
-        split.setdefault(tuple(item[4]), []).append(item)
+        split.setdefault(item[4], []).append(item)
     return list(split.values())
 
 
-_FIRST = operator.itemgetter(0)
-_OUTPUTS = operator.itemgetter(4)
+_OUTPUT_NAMES = operator.itemgetter(4)
 
 
 def arrow_available() -> bool:
@@ -233,7 +231,6 @@ class PredictionLog:
         self.started = datetime.fromtimestamp(clock(), UTC)
         self.lock = threading.Lock()
         self.wake = threading.Event()
-        self.buffer: list[tuple[Any, ...]] = []
         self.buffered_rows = 0
         self.oldest = 0.0
         self._models: dict[tuple[str, str], ModelLog] = {}
@@ -276,13 +273,12 @@ class PredictionLog:
             return None
         key = (name, str(version))
         found = self._models.get(key)
-        if found is None or found.sample != sample or found.exclude != frozenset(exclude):
-            found = ModelLog(self, name, str(version), sample, exclude, classes, profile)
-            previous = self._models.get(key)
-            if previous is not None:  # a reload with new settings: the counts go on
-                for counter in COUNTERS:
-                    setattr(found, counter, getattr(previous, counter))
-            self._models[key] = found
+        if found is None:
+            found = self._models[key] = ModelLog(
+                self, name, str(version), sample, exclude, classes, profile
+            )
+        else:  # the version again (a reload): its counts and waiting requests go on
+            found.sample, found.exclude = sample, frozenset(exclude)
         if self._autostart and self._thread is None and not self._closing:
             self._thread = threading.Thread(
                 target=self._run, name="seaway-prediction-log", daemon=True
@@ -333,37 +329,53 @@ class PredictionLog:
         the rows written."""
         now = self.clock()
         with self.lock:
-            due = bool(self.buffer) and (
+            due = self.buffered_rows > 0 and (
                 force
                 or self.buffered_rows >= self.config.flush_rows
                 or now - self.oldest >= self.config.flush_seconds
             )
-            items, self.buffer = (self.buffer, []) if due else ([], self.buffer)
-            if due:
-                self.buffered_rows = 0
-        written = self._flush(items) if items else 0
-        if force or items:
+        batches = self.take() if due else []
+        written = self.flush(batches) if batches else 0
+        if force or batches:
             self.report()
         if self.config.retention is not None and now >= self._next_sweep:
             self._next_sweep = now + self.config.sweep_seconds
             self.sweep(now)
         return written
 
-    def _flush(self, items: list[tuple[Any, ...]]) -> int:
-        """Write buffered requests: one table per model version (and set of outputs)."""
-        from seaway.monitoring.logtable import concat_inputs, concat_outputs, serve_meta
+    def take(self) -> list[tuple[ModelLog, list[tuple[Any, ...]]]]:
+        """Everything buffered, by version, leaving the buffer empty."""
+        with self.lock:
+            batches = [(h, h.pending) for h in self._models.values() if h.pending]
+            for handle, _ in batches:
+                handle.pending = []
+            self.buffered_rows = 0
+        return batches
+
+    @property
+    def buffer(self) -> list[tuple[Any, ...]]:
+        """What waits, as ``(model log, request id, inputs, rows, outputs, latency, time)``."""
+        return [
+            (h, rid, dict(zip(names, inputs, strict=True)) if names else inputs, rows,
+             dict(zip(keys, values, strict=True)), latency, when)
+            for h in self._models.values()
+            for rid, inputs, names, rows, keys, values, latency, when in h.pending
+        ]  # fmt: skip
+
+    def flush(self, batches: list[tuple[ModelLog, list[tuple[Any, ...]]]]) -> int:
+        """Write requests taken from the buffer: one table per version and set of outputs."""
+        from seaway.monitoring.logtable import concat_inputs, concat_named, serve_meta
 
         written = 0
-        for group in _by_handle(items):
-            handle: ModelLog = group[0][0]
+        for handle, group in batches:
             for same in _by_outputs(group):
-                _, ids, inputs, rows, outputs, latencies, times = zip(*same, strict=True)
+                ids, inputs, names, rows, keys, values, latencies, times = zip(*same, strict=True)
                 try:
                     if None in ids:
                         ids = tuple(rid or uuid.uuid4().hex for rid in ids)
                     meta = serve_meta(ids, rows, times, latencies)
-                    native = concat_inputs(inputs)
-                    answers = concat_outputs(outputs)
+                    native = concat_inputs(inputs, names)
+                    answers = concat_named(keys[0], values)
                 except Exception as exc:
                     self._failed(handle, sum(rows), exc)
                     continue
@@ -510,6 +522,6 @@ class PredictionLog:
                 self.poll(force=True)  # nothing left after the thread's own last round
         with self.lock:
             self.closed = True
-        if self.buffer:  # recorded between the last round and now
+        if self.buffered_rows:  # recorded between the last round and now
             with contextlib.suppress(Exception):
                 self.poll(force=True)

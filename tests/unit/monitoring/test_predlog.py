@@ -423,3 +423,18 @@ def test_requests_asking_for_other_outputs_are_written_apart_and_read_together(
     assert pd.isna(read["output.predict_proba.b"].iloc[0])
     assert read["output.predict_proba.b"].iloc[1] == 0.6
     assert list(logstore.read_log("n", root=str(tmp_path))["request_id"]) == ["other model"]
+
+
+def test_dict_inputs_of_one_flush_are_aligned_by_name(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    handle = log.model("m", "1", sample=1.0)
+    assert handle is not None
+    outputs = {"predict": np.zeros(1)}
+    handle.record({"a": np.array([1.0]), "b": np.array([2.0])}, outputs, 1, 0.0, "ab")
+    handle.record({"b": np.array([3.0]), "a": np.array([4.0])}, outputs, 1, 0.0, "ba")
+    handle.record({"a": np.array([5.0])}, outputs, 1, 0.0, "a")
+    assert log.buffer[0][2] == {"a": np.array([1.0]), "b": np.array([2.0])}
+    assert log.poll(force=True) == 3
+    read = logstore.read_log("m", root=str(tmp_path)).set_index("request_id")
+    assert read.loc["ba", "input.a"] == 4.0 and read.loc["ba", "input.b"] == 3.0
+    assert read.loc["a", "input.a"] == 5.0 and pd.isna(read.loc["a", "input.b"])
