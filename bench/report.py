@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="logged rows [1,000,000]")
     parser.add_argument("--parts", type=int, default=None, help="parts over the window [1008]")
     parser.add_argument("--reference", type=int, default=50_000, help="reference rows [50,000]")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (median) [3]")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median) [5]")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument(
         "--home", type=Path, help="keep the home (and the log) here; reused if it has one"
@@ -180,7 +180,7 @@ def main() -> int:
                  for _ in range(args.rounds)]  # fmt: skip
         empty = [cli(home, "--version") for _ in range(args.rounds)]
     print(f"{args.rows:,} rows, {args.parts} parts, {NUMERIC + CATEGORICAL} features, "
-          f"median of {args.rounds} rounds")  # fmt: skip
+          f"median of {args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
     for name, value in steps.items():
         print(f"  {name:<60} {value:8.2f}")
     figures = {
