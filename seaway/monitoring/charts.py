@@ -230,7 +230,7 @@ def category_chart(label: str, bars: Sequence[Bar]) -> Markup:
     x = _Scale(0.0, max([b.reference for b in bars] + [b.current for b in bars] + [0.01]),
                left, WIDTH - _RIGHT - 40)  # fmt: skip
     keys = [("ref", "reference"), ("cur", "current")]
-    body = _legend(keys + [("new", "new category")] if any(b.new for b in bars) else keys)
+    body = _legend([*keys, ("new", "new category")] if any(b.new for b in bars) else keys)
     for index, bar in enumerate(bars):
         top = _TOP + 16 + index * row
         text = bar.label if len(bar.label) <= _MAX_LABEL else bar.label[: _MAX_LABEL - 1] + "…"
