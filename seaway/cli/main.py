@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 from typer.core import TyperArgument
 
 from seaway._version import __version__
-from seaway.cli import batch, keys, models, schedules
-from seaway.cli import monitor
+from seaway.cli import batch, keys, models, monitor, schedules
 from seaway.cli import registry as registry_cli
 from seaway.cli.environment import unknown_variable_warnings, walk_params
 from seaway.cli.output import say
@@ -99,7 +100,21 @@ def command() -> Any:
     for param in walk_params(root):
         if type(param) is TyperArgument:
             param.__class__ = _Argument
+        if getattr(param, "help", None):  # help is text, not Rich markup: "[default: 64]" stays
+            param.help = escape(param.help)
+    _escape_help(root)
     return root
+
+
+def _escape_help(command: Any) -> None:
+    """Commands' help is text too ("pip install 'seaway[monitor]'" keeps its brackets), and a
+    docstring's line breaks inside a paragraph are not line breaks on a terminal of any width."""
+    for attr in ("help", "short_help"):
+        text = getattr(command, attr, None)
+        if text:
+            setattr(command, attr, escape(re.sub(r"(?<!\n)\n(?!\n)", " ", text)))
+    for sub in getattr(command, "commands", {}).values():
+        _escape_help(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

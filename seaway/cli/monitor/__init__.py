@@ -12,10 +12,5 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# each module registers its commands on ``app`` when imported
-from seaway.cli.monitor import alerts  # noqa: E402, F401
-from seaway.cli.monitor import feedback  # noqa: E402, F401
-from seaway.cli.monitor import performance  # noqa: E402, F401
-from seaway.cli.monitor import export  # noqa: E402, F401
-from seaway.cli.monitor import log  # noqa: E402, F401
-from seaway.cli.monitor import drift  # noqa: E402, F401
+# each module registers its commands on ``app`` when imported, in the order --help lists them
+from seaway.cli.monitor import log, drift, performance, feedback, export, alerts  # noqa: E402, F401, I001
