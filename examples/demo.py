@@ -1,10 +1,12 @@
 """The `make demo` walk-through: train, register, inspect with the CLI, load back, serve, predict,
-score a file in batch.
+watch drift and accuracy, score a file in batch.
 
 Runs against the embedded default registry (SQLite under ./.seaway). Each run registers a new
 version of the same model and moves the `production` alias to it, serves that alias over HTTP and
-gRPC on free ports and asks the server for predictions, then scores a Parquet file of
-transactions with `seaway batch run` and reads the predictions back.
+gRPC on free ports with every request logged, asks the server for predictions, sends ordinary
+then shifted traffic and the true labels of the ordinary rows, then shows the drift table and the
+realised and estimated accuracy of that traffic. Last it scores a Parquet file of transactions
+with `seaway batch run` and reads the predictions back.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def main() -> None:
             (
                 "encode",
                 ColumnTransformer(
-                    [("country", OneHotEncoder(), ["country"])], remainder="passthrough"
+                    [("country", OneHotEncoder(handle_unknown="ignore"), ["country"])],
+                    remainder="passthrough",
                 ),
             ),
             ("forest", RandomForestClassifier(n_estimators=50, max_depth=6, random_state=0)),
@@ -71,7 +74,8 @@ def main() -> None:
         model,
         MODEL,
         sample_input=train_x.head(20),
-        reference_data=train_x,
+        reference_data=train_x,  # the profile drift is measured against
+        reference_labels=train_y,  # calibrates the accuracy estimated before labels arrive
         metrics={"accuracy": accuracy},
         tags={"owner": "demo"},
         description="Random forest on synthetic card transactions",
@@ -88,7 +92,9 @@ def main() -> None:
     print("fraud:      ", loaded.predict(sample).tolist())
     print("probability:", loaded.predict_proba(sample)[:, 1].round(3).tolist())
 
-    serve_and_predict(sample, loaded.predict(sample).tolist())
+    serve_and_predict(sample, loaded.predict(sample).tolist(), test_x, test_y)
+    for command in ("drift", "performance"):
+        cli("monitor", command, MODEL, "--version", str(version.version), "--window", "1h")
     score_in_batch(test_x, loaded.predict(test_x))
 
 
@@ -98,10 +104,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_and_predict(sample: pd.DataFrame, expected: list[int]) -> None:
+def serve_and_predict(
+    sample: pd.DataFrame, expected: list[int], rows: pd.DataFrame, labels: pd.Series
+) -> None:
     port, grpc_port = free_port(), free_port()
     command = ["serve", f"models:/{MODEL}@production", "--port", str(port)]
     command += ["--grpc-port", str(grpc_port), "--log-format", "text", "--log-level", "warning"]
+    command += ["--log-sample", "1.0"]  # the prediction log: every request, for drift
     print(f"\n$ seaway {' '.join(command)} &", flush=True)
     server = subprocess.Popen([sys.executable, "-m", "seaway", *command])
     url = f"http://127.0.0.1:{port}"
@@ -120,6 +129,7 @@ def serve_and_predict(sample: pd.DataFrame, expected: list[int]) -> None:
             served = client.predict(MODEL, sample).tolist()
             print(served)
             assert served == expected, "the server disagrees with the loaded model"
+            send_traffic(client, rows, labels)
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "rows.json"
             data.write_text(json.dumps(sample.to_dict("records")))
@@ -128,6 +138,21 @@ def serve_and_predict(sample: pd.DataFrame, expected: list[int]) -> None:
         server.send_signal(signal.SIGTERM)
         code = server.wait(60)
         print(f"\nStopped the server (SIGTERM drains in-flight requests; exit code {code})")
+
+
+def send_traffic(client: seaway.Client, rows: pd.DataFrame, labels: pd.Series) -> None:
+    """Ordinary traffic with its true labels (as they might arrive later), then shifted traffic:
+    larger amounts at night, and cards from a country the model never saw."""
+    shifted = rows.assign(amount=rows["amount"] * 3, hour=rows["hour"] % 6, country="BR")
+    for start in range(0, len(rows), 25):
+        client.predict(MODEL, rows.iloc[start : start + 25])
+        request_id = client.last_request_id
+        client.feedback(MODEL, request_id, labels.iloc[start : start + 25].tolist())
+        client.predict(MODEL, shifted.iloc[start : start + 25])
+    print(
+        f"\nSent {len(rows)} ordinary rows (with their true labels) and {len(rows)} shifted rows "
+        "in requests of 25; the server logged each one"
+    )
 
 
 def score_in_batch(rows: pd.DataFrame, expected: np.ndarray) -> None:

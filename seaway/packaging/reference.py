@@ -142,7 +142,11 @@ def reference_outputs(
     size = index.size
     if any(len(values) != size for _, values in columns):
         return None  # not one answer per row (a model over whole batches): nothing to compare
-    predictions = build_profile(pd.DataFrame(dict(columns)))
+    frame = pd.DataFrame(dict(columns))
+    if classes is not None:  # a classifier's labels are categories: chi-squared, not KS on 0/1
+        frame[PREDICT] = pd.Categorical(frame[PREDICT])
+    # outputs move together by construction (probabilities sum to 1): no multivariate check
+    predictions = build_profile(frame).model_copy(update={"multivariate": None})
     calibration = None
     proba = outputs.get(PROBA_OUTPUT_NAME)
     if labels is not None and proba is not None and classes is not None:

@@ -193,3 +193,16 @@ def test_output_columns_and_class_index() -> None:
     assert [c for c, _ in output_columns("predict", np.array([1]), None)] == ["predict"]
     assert class_index([1, 1.0, "1", True, "x", 0], [0, 1]).tolist() == [1, 1, 1, 1, -1, 0]
     assert class_index(["b", "a", 1], ["a", "b"]).tolist() == [1, 0, -1]
+
+
+def test_integer_class_labels_are_categories_and_outputs_get_no_multivariate_check(
+    tmp_path: Path,
+) -> None:
+    x, y = _data()
+    codes = (np.asarray(y) == "yes").astype(np.int64)  # labels 0 and 1: numbers, yet classes
+    model = LogisticRegression().fit(x, codes)
+    package = save_model(model, tmp_path / "pkg", sample_input=x[:5], reference_data=x)
+    profile = read_reference_predictions(open_package(package.path))
+    assert profile is not None
+    assert profile.feature("predict").kind == "categorical"  # chi-squared, not KS on 0/1
+    assert profile.multivariate is None  # probabilities sum to 1: nothing to learn jointly
