@@ -446,6 +446,7 @@ SERVERS = {
     "floor-isolated": "bench/floor.py --isolated: the floor with each model in a child process",
     "seaway": "seaway serve as shipped (gRPC on, default batching, 1 replica)",
     "seaway-nogrpc": "seaway serve --no-grpc",
+    "seaway-log": "seaway serve --log-sample 1.0: every request in the prediction log",
     "floor-2w": "bench/floor.py --workers 2, on two cores (the load generator's too)",
     "seaway-2w": "seaway serve --workers 2, on two cores (the load generator's too)",
 }
@@ -572,6 +573,8 @@ def server_argv(name: str, port: int, models: list[str], tmp: Path) -> list[str]
     ]  # fmt: skip
     if name == "seaway-nogrpc":
         argv.append("--no-grpc")
+    if name == "seaway-log":
+        argv += ["--log-sample", "1.0", "--log-store", str(tmp / f"predictions-{port}")]
     if name == "seaway-2w":
         argv += ["--workers", "2"]
     return argv

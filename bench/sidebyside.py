@@ -35,8 +35,12 @@ import serving  # bench/serving.py, beside this file
 
 def build(spec: str, tmp: Path) -> serving.Server:
     kind, _, tree = spec.partition("@")
-    if kind not in ("floor", "floor-isolated", "seaway") or (tree and kind != "seaway"):
-        raise serving.BenchError(f"unknown server {spec!r}: floor, floor-isolated, seaway[@DIR]")
+    if kind not in ("floor", "floor-isolated", "seaway", "seaway-log") or (
+        tree and not kind.startswith("seaway")
+    ):
+        raise serving.BenchError(
+            f"unknown server {spec!r}: floor, floor-isolated, seaway[@DIR], seaway-log[@DIR]"
+        )
     port = serving.free_port()
     argv = serving.server_argv(kind, port, ["lr"], tmp)
     if tree:
@@ -50,13 +54,18 @@ def process_cpu(pid: int) -> float:
 
 
 def one_round(
-    servers: list[serving.Server], script: Path, seconds: int, client_core: int
+    servers: list[serving.Server],
+    script: Path,
+    seconds: int,
+    client_core: int,
+    connections: int = 1,
 ) -> list[tuple[float, list[float], float]]:
     """(CPU µs per request, per process, p50 ms) of each server, all loaded at once."""
     before = [[process_cpu(pid) for pid in s.pids] for s in servers]
     loads = []
     for server in servers:
-        argv = ["taskset", "-c", str(client_core), "wrk", "-t1", "-c1", f"-d{seconds}s"]
+        argv = ["taskset", "-c", str(client_core), "wrk", "-t1", f"-c{connections}"]
+        argv += [f"-d{seconds}s"]
         argv += ["-s", str(script), server.url("")]
         loads.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
     outputs = [load.communicate(timeout=seconds + 60)[0] for load in loads]
@@ -81,6 +90,9 @@ def run() -> None:
     parser.add_argument("--servers", default="floor-isolated,seaway", help="comma-separated")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=5, help="per round [5]")
+    parser.add_argument(
+        "--connections", type=int, default=1, help="wrk's connections per server [1]"
+    )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     args = parser.parse_args()
@@ -104,16 +116,21 @@ def run() -> None:
         script = serving.wrk_script(tmp / "lr.lua", "/v2/models/lr/infer", bodies)
         rounds: list[list[tuple[float, list[float], float]]] = []
         with serving.servers_running(servers, args.server_core, env):
-            one_round(servers, script, 2, args.client_core)  # warm-up
+            one_round(servers, script, 2, args.client_core, args.connections)  # warm-up
             for index in range(args.rounds):
-                rounds.append(one_round(servers, script, args.seconds, args.client_core))
+                rounds.append(
+                    one_round(servers, script, args.seconds, args.client_core, args.connections)
+                )
                 cells = [
                     f"{s.name}: {cpu:.0f} µs (= {' + '.join(f'{v:.0f}' for v in shares)}), "
                     f"p50 {p50:.3f} ms"
                     for s, (cpu, shares, p50) in zip(servers, rounds[-1], strict=True)
                 ]
                 print(f"round {index + 1}: " + " | ".join(cells), flush=True)
-    print(f"\nmedians over {args.rounds} rounds (LogisticRegression, c=1 each, one core):")
+    print(
+        f"\nmedians over {args.rounds} rounds (LogisticRegression, c={args.connections} each, "
+        "one core):"
+    )
     for column, server in enumerate(servers):
         cpu = statistics.median(r[column][0] for r in rounds)
         shares = [

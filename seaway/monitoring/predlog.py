@@ -136,7 +136,7 @@ class ModelLog:
             names: tuple[str, ...] | None = None
             if type(inputs) is dict:
                 names, inputs = tuple(inputs), tuple(inputs.values())
-            item = (request_id, inputs, names, rows, tuple(outputs), tuple(outputs.values()))
+            keys, values = tuple(outputs), tuple(outputs.values())
             with log.lock:
                 held = log.buffered_rows
                 if held + rows > log.config.buffer_rows or log.closed:
@@ -145,7 +145,7 @@ class ModelLog:
                 if not held:
                     log.oldest = now
                 log.buffered_rows = held + rows
-                self.pending.append((*item, latency_s, now))
+                self.pending.append((request_id, inputs, names, rows, keys, values, latency_s, now))
                 self.accepted += 1
             if held < log.config.flush_rows <= held + rows:
                 log.wake.set()
