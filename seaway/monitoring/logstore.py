@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,11 @@ _PART = re.compile(r"^part-(\d{8}T\d{12}Z)-[0-9a-f]+\.parquet$")
 META_COLUMNS = ("request_id", "row", "time", "latency_ms", "source", "job_id", "key")
 INPUT_PREFIX = "input."
 OUTPUT_PREFIX = "output."
+
+logger = logging.getLogger(__name__)
+#: broken files already named (bounded: a log with more broken files is named up to this many)
+_SKIPPED: set[str] = set()
+_SKIPPED_LIMIT = 10_000
 
 
 def default_root(home: str | Path | None = None) -> str:
@@ -239,6 +245,9 @@ def _read_parts(
             table = _read_part(fs, file.path, columns, low, high, local=local)
         except FileNotFoundError:  # swept meanwhile
             continue
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            skipped(file.path, exc)
+            continue
         if table.num_rows:
             for name, value in (("version", file.version), ("model", file.model)):
                 table = table.add_column(0, name, pa.array([value] * table.num_rows, pa.string()))
@@ -323,9 +332,24 @@ def read_summaries(
     for file in files:
         if until_utc is not None and file.written >= until_utc:
             continue
-        with contextlib.suppress(FileNotFoundError):  # swept meanwhile
-            found.append(WindowSummary.from_json(fs.cat_file(file.path).decode("utf-8")))
+        try:
+            found.append(WindowSummary.from_json(fs.cat_file(file.path)))
+        except FileNotFoundError:  # swept meanwhile
+            continue
+        except (OSError, ValueError) as exc:  # InvalidInputError is a ValueError
+            skipped(file.path, exc)
     return found
+
+
+def skipped(path: str, exc: BaseException) -> None:
+    """A file of the log that cannot be read (cut short by a crash or a full disk outside the
+    writer's atomic commit, edited by hand) is left out of what is read rather than failing every
+    reader of the model until it is deleted; said once per file per process."""
+    if path in _SKIPPED:
+        return
+    if len(_SKIPPED) < _SKIPPED_LIMIT:
+        _SKIPPED.add(path)
+    logger.warning("skipped unreadable prediction log file %s (delete it): %s", path, exc)
 
 
 def merged_summary(
