@@ -35,6 +35,7 @@ from seaway.monitoring.logstore import (
     open_store,
     part_name,
     segment,
+    skipped,
     written_at,
 )
 from seaway.packaging.profile import category_label
@@ -282,6 +283,9 @@ def read_feedback(
         try:
             table = pq.read_table(path, filesystem=fs)
         except FileNotFoundError:
+            continue
+        except (OSError, ValueError, pa.ArrowException) as exc:  # cut short, not Parquet
+            skipped(path, exc, what="feedback file")
             continue
         tables.append(table.select(list(COLUMNS)))
     if not tables:

@@ -341,7 +341,7 @@ def read_summaries(
     return found
 
 
-def skipped(path: str, exc: BaseException) -> None:
+def skipped(path: str, exc: BaseException, *, what: str = "prediction log file") -> None:
     """A file of the log that cannot be read (cut short by a crash or a full disk outside the
     writer's atomic commit, edited by hand) is left out of what is read rather than failing every
     reader of the model until it is deleted; said once per file per process."""
@@ -349,7 +349,7 @@ def skipped(path: str, exc: BaseException) -> None:
         return
     if len(_SKIPPED) < _SKIPPED_LIMIT:
         _SKIPPED.add(path)
-    logger.warning("skipped unreadable prediction log file %s (delete it): %s", path, exc)
+    logger.warning("skipped unreadable %s %s (delete it): %s", what, path, exc)
 
 
 def merged_summary(

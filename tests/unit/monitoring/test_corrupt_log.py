@@ -66,3 +66,19 @@ def test_a_corrupt_window_summary_is_left_out_and_named(
         merged = logstore.merged_summary("m", root=str(tmp_path))
     assert merged is not None and merged.n_rows == 4  # the first part's summary
     assert [broken.name in r.getMessage() for r in caplog.records] == [True]
+
+
+def test_a_truncated_feedback_part_is_left_out_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from seaway.monitoring.feedback import FeedbackItem, read_feedback, record_feedback
+
+    root = str(tmp_path / "feedback")
+    record_feedback("m", [FeedbackItem("r0", "yes")], root=root, now=START)
+    record_feedback("m", [FeedbackItem("r1", "no")], root=root, now=START.replace(minute=1))
+    cut = sorted((tmp_path / "feedback").rglob("part-*.parquet"))[1]
+    cut.write_bytes(cut.read_bytes()[:100])
+    with caplog.at_level(logging.WARNING, logger="seaway.monitoring.logstore"):
+        labels = read_feedback("m", root=root)
+    assert labels["request_id"].tolist() == ["r0"]
+    assert [cut.name in r.getMessage() for r in caplog.records] == [True]
