@@ -13,6 +13,8 @@ from seaway.errors import InvalidInputError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+#: Longer is a typo, and timedelta (999,999,999 days) or a window's start (year 1) overflows.
+LONGEST = timedelta(days=36_525)
 
 
 def parse_duration(text: str | timedelta, *, what: str = "duration") -> timedelta:
@@ -29,6 +31,8 @@ def parse_duration(text: str | timedelta, *, what: str = "duration") -> timedelt
         seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if seconds <= 0:
         raise InvalidInputError(f"{what} must be longer than zero, got {text!r}")
+    if seconds > LONGEST.total_seconds():
+        raise InvalidInputError(f"{what} {text!r} is longer than 100 years (36525d)")
     return timedelta(seconds=seconds)
 
 

@@ -44,3 +44,14 @@ def test_since_takes_a_duration_back_or_a_date() -> None:
     assert parse_since("2025-03-01T06:00+02:00", now) == datetime(2025, 3, 1, 4, tzinfo=UTC)
     with pytest.raises(InvalidInputError, match="neither a duration"):
         parse_since("yesterday", now)
+
+
+@pytest.mark.parametrize("text", ["1000000d", "99999999999999999999d", "5300w"])
+def test_a_duration_beyond_a_century_is_refused_not_overflowed(text: str) -> None:
+    # timedelta overflows past 999,999,999 days, and "now - 1000000d" before year 1: both were
+    # tracebacks from seaway monitor --since/--window and seaway serve --log-retention
+    with pytest.raises(InvalidInputError, match="longer than 100 years"):
+        parse_duration(text, what="--window")
+    with pytest.raises(InvalidInputError, match="longer than 100 years"):
+        parse_since(text, datetime(2025, 3, 10, tzinfo=UTC))
+    assert parse_duration("36500d") == timedelta(days=36500)
