@@ -161,22 +161,31 @@ class Client:
     ) -> int:
         """Send the true labels of a request's rows (one per row, in order; a single value for a
         one-row request), or ``items=[{"request_id", "row", "label"}, ...]``; returns how many
-        the server stored. The request id is the one its prediction got (``last_request_id``)."""
-        body: dict[str, Any]
+        the server stored. The request id is the one its prediction got (``last_request_id``).
+        More labels than the server takes in one request (100,000) go in several requests."""
+        from seaway.monitoring.feedback import MAX_ITEMS
+
+        path = f"{_model_path(model, version)}/feedback"
         if items is not None:
             if request_id is not None or labels is not None:
                 raise InvalidInputError("pass request_id and labels, or items, not both")
-            body = {"items": [{k: _plain(v) for k, v in item.items()} for item in items]}
+            entries = [{k: _plain(v) for k, v in item.items()} for item in items]
         else:
             if request_id is None or labels is None:
                 raise InvalidInputError(
                     "feedback needs the request_id of the prediction and its labels (or items=)"
                 )
             values = np.asarray(labels, dtype=object)
-            rows = [values.item()] if values.ndim == 0 else values.ravel().tolist()
-            body = {"request_id": request_id, "labels": [_plain(v) for v in rows]}
-        answer = self._request("POST", f"{_model_path(model, version)}/feedback", json=body)
-        return int(answer.json()["accepted"])
+            rows = [_plain(v) for v in ([values.item()] if values.ndim == 0 else values.ravel())]
+            if len(rows) <= MAX_ITEMS:
+                body = {"request_id": request_id, "labels": rows}
+                return int(self._request("POST", path, json=body).json()["accepted"])
+            entries = [{"request_id": request_id, "row": n, "label": v} for n, v in enumerate(rows)]
+        accepted = 0
+        for start in range(0, max(len(entries), 1), MAX_ITEMS):  # empty: the server's 400
+            body = {"items": entries[start : start + MAX_ITEMS]}
+            accepted += int(self._request("POST", path, json=body).json()["accepted"])
+        return accepted
 
     # ---- internals ------------------------------------------------------------------------------
 

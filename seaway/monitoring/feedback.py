@@ -26,7 +26,7 @@ from numbers import Number
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seaway.errors import InvalidInputError
+from seaway.errors import BodyTooLargeError, InvalidInputError
 from seaway.monitoring.durations import as_utc
 from seaway.monitoring.logstore import (
     PART_PREFIX,
@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 FEEDBACK_DIR = "feedback"
 COLUMNS = ("request_id", "row", "label", "value", "time")
 MAX_ROW = 2**31 - 1  # rows are int32, as the log's
+#: Labels in one feedback request (the log's default buffer holds as many rows): each is checked
+#: in Python, so a body of millions would hold a server's worker for seconds. Bulk: a file.
+MAX_ITEMS = 100_000
 #: what the join adds to the log's rows
 LABEL, LABEL_VALUE, LABEL_TIME = "label", "label_value", "label_time"
 
@@ -116,12 +119,14 @@ def items_from_body(doc: Any) -> list[FeedbackItem]:
         items = doc["items"]
         if not isinstance(items, list) or not items:
             raise InvalidInputError('"items" must be a non-empty list of feedback items')
+        _not_too_many(len(items))
         return parse_items(items)
     labels = doc.get("labels")
     if not isinstance(labels, list) or not labels:
         raise InvalidInputError(
             '"labels" must be a non-empty list: the true label of each row of the request, in order'
         )
+    _not_too_many(len(labels))
     rid = doc.get("request_id")
     if isinstance(rid, bool) or not isinstance(rid, str | int) or rid == "":
         raise InvalidInputError(
@@ -130,6 +135,14 @@ def items_from_body(doc: Any) -> list[FeedbackItem]:
     return parse_items(
         {"request_id": rid, "row": row, "label": label} for row, label in enumerate(labels)
     )
+
+
+def _not_too_many(count: int) -> None:
+    if count > MAX_ITEMS:
+        raise BodyTooLargeError(
+            f"a feedback request holds at most {MAX_ITEMS:,} labels, this one {count:,}; send them "
+            "in several requests, or as a file: seaway monitor feedback NAME --file labels.parquet"
+        )
 
 
 def _request_id(value: Any, n: int) -> str:

@@ -13,6 +13,7 @@ records the request in the metrics and the access log.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -114,7 +115,9 @@ def create_app(
         model = plane.get(name, version)  # unknown model or version: 404 before the body
         if feedback is None:
             raise UnsupportedOperationError("feedback is off on this server")
-        items = items_from_body(_json_object(await body_of(request)))
+        doc = _json_object(await body_of(request))
+        # up to MAX_ITEMS labels checked one by one: a thread's work, not the event loop's
+        items = await asyncio.to_thread(items_from_body, doc)
         accepted = await feedback.record(model.name, items)
         return _json({"model_name": model.name, "accepted": accepted})
 

@@ -168,3 +168,51 @@ def test_a_failed_write_fails_its_own_requests_only() -> None:
 
     good, bad = asyncio.run(scenario())
     assert good == 1 and isinstance(bad, OSError)
+
+
+def test_more_labels_than_a_request_may_hold_is_413_naming_the_bulk_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # unbounded, a 9 MB body of 3 million labels held the event loop for seconds (every request
+    # and health probe of the server waited) and a 64 MB one could exhaust memory
+    monkeypatch.setattr("seaway.monitoring.feedback.MAX_ITEMS", 3)
+    app = _app(tmp_path)
+    for body in (
+        {"request_id": "r", "labels": [1, 0, 1, 0]},
+        {"items": [{"request_id": "r", "row": n, "label": 1} for n in range(4)]},
+    ):
+        answer = _post(app, "/v2/models/fraud/feedback", json=body)
+        assert answer.status_code == 413, answer.text
+        assert "at most 3" in answer.json()["error"]
+        assert "seaway monitor feedback" in answer.json()["error"]
+    assert not list(tmp_path.rglob("*.parquet"))
+    ok = _post(app, "/v2/models/fraud/feedback", json={"request_id": "r", "labels": [1, 0, 1]})
+    assert ok.status_code == 200 and ok.json()["accepted"] == 3
+
+
+def test_the_body_is_checked_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking a large body's labels one by one is Python work: a thread's, not the loop's."""
+    from seaway.serving.http import app as app_module
+
+    threads: list[int] = []
+    original = app_module.items_from_body
+
+    def spy(doc: Any) -> list[FeedbackItem]:
+        threads.append(threading.get_ident())
+        return original(doc)
+
+    monkeypatch.setattr(app_module, "items_from_body", spy)
+    loop_thread: list[int] = []
+
+    async def go() -> httpx.Response:
+        loop_thread.append(threading.get_ident())
+        transport = httpx.ASGITransport(app=_app(tmp_path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(
+                "/v2/models/fraud/feedback", json={"request_id": "r", "labels": [1]}
+            )
+
+    assert asyncio.run(go()).status_code == 200
+    assert len(threads) == 1 and threads[0] != loop_thread[0]
