@@ -3,6 +3,7 @@ data? ``seaway monitor report NAME --out report.html``: the same, and more, as o
 
 from __future__ import annotations
 
+import math
 import textwrap
 import time
 from datetime import timedelta
@@ -26,6 +27,9 @@ from seaway.monitoring.window import (
     pick_version,
     window_bounds,
 )
+
+#: More time buckets than this is a typo (--bucket 1s over --window 7d), not a chart.
+MAX_BUCKETS = 1000
 
 VersionOption = Annotated[
     str | None,
@@ -121,11 +125,13 @@ def report_command(
     from seaway.monitoring.report_view import build_report, pick_bucket
 
     started = time.perf_counter()
-    step = (
-        parse_duration(bucket, what="--bucket")
-        if bucket
-        else pick_bucket(parse_duration(window, what="--window"))
-    )
+    span = parse_duration(window, what="--window")
+    step = parse_duration(bucket, what="--bucket") if bucket else pick_bucket(span)
+    if span / step > MAX_BUCKETS:
+        raise InvalidInputError(
+            f"--bucket {bucket} cuts --window {window} into {math.ceil(span / step):,} buckets; "
+            f"take a longer --bucket (at most {MAX_BUCKETS:,} buckets)"
+        )
     assessed = _assess(ctx, name, version, window, threshold, store, bucket=step)
     root = store or logstore.default_root(state(ctx).settings().home)
     html = build_report(
@@ -176,6 +182,10 @@ def parse_thresholds(pairs: list[str] | None) -> dict[str, float]:
             raise InvalidInputError(
                 f"--threshold {key}={value}: the threshold must be a number"
             ) from None
+        if not 0 <= thresholds[key] < math.inf:  # NaN too: it would never drift
+            raise InvalidInputError(
+                f"--threshold {key}={value}: the threshold must be a finite number, 0 or more"
+            )
     return thresholds
 
 
