@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from seaway.monitoring.durations import parse_duration
+from seaway.monitoring.durations import LONGEST, parse_duration
 from seaway.registry.alerts import AlertEvent
 
 
@@ -48,6 +48,10 @@ VERDICT_KINDS = frozenset({AlertKind.DATA_DRIFT, AlertKind.PREDICTION_DRIFT})
 _BELOW = frozenset({AlertKind.ESTIMATED_ACCURACY_BELOW, AlertKind.ACCURACY_BELOW})
 #: realised metrics where lower is better: "below" would alert on good news
 _LOWER_IS_BETTER = frozenset({"mae", "rmse", "mse", "log_loss"})
+#: what ``metric:`` may name: the higher-is-better metrics ``performance`` computes, and of those
+#: the ones CBPE estimates (another name would never be computable, so the rule never fired)
+REALISED_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "r2"})
+ESTIMATED_METRICS = frozenset({"accuracy", "precision", "recall", "f1"})
 
 
 class Severity(StrEnum):
@@ -65,6 +69,8 @@ class AlertState(StrEnum):
 
 def _duration(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 <= value <= LONGEST.total_seconds():  # NaN too; beyond, timedelta overflows
+            raise ValueError(f"{value!r} seconds is not a duration from 0 to 100 years")
         return timedelta(seconds=value)  # a bare number is seconds
     if isinstance(value, str) and value.strip() in ("0", "0s"):
         return timedelta(0)
@@ -135,6 +141,19 @@ class AlertRule(BaseModel):
                     "pick a metric where higher is better (accuracy, f1, precision, recall, "
                     "roc_auc, r2)"
                 )
+            known = (
+                ESTIMATED_METRICS
+                if kind is AlertKind.ESTIMATED_ACCURACY_BELOW
+                else REALISED_METRICS
+            )
+            if self.metric.lower() not in known:
+                raise ValueError(
+                    f"metric {self.metric!r} is not one {kind.value} can watch; pick one of "
+                    + ", ".join(sorted(known))
+                )
+        threshold = getattr(self, kind.value)
+        if kind not in VERDICT_KINDS and not math.isfinite(threshold):
+            raise ValueError(f"{kind.value} must be a finite number, got {threshold}")
         if self.window <= timedelta(0):
             raise ValueError("window must be longer than zero")
         if not self.name:
