@@ -31,6 +31,7 @@ log = logging.getLogger("seaway.serving.webhooks")
 _BACKOFF_CAP = 60.0
 RESULTS = ("sent", "failed", "dropped")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP header name (RFC 9110)
 
 
 class WebhookSpec(BaseModel):
@@ -54,7 +55,11 @@ class WebhookSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- checked here, not when the server names the webhook
+        except ValueError as exc:  # a port out of range or not a number, a broken IPv6 address
+            raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
         return value
@@ -71,7 +76,14 @@ class WebhookSpec(BaseModel):
                 raise ValueError(f"a webhook header refers to ${{{name}}}, which is not set")
             return os.environ[name]
 
-        return {key: _VARIABLE.sub(value, text) for key, text in headers.items()}
+        expanded = {key: _VARIABLE.sub(value, text) for key, text in headers.items()}
+        for key, text in expanded.items():
+            if not _TOKEN.match(key) or any(c in text for c in "\r\n\0"):
+                raise ValueError(
+                    f"webhook header {key!r}: a name is letters, digits and -_.!#$%&'*+^`|~, "
+                    "a value one line"
+                )
+        return expanded
 
     @property
     def label(self) -> str:

@@ -43,3 +43,25 @@ def test_every_metric_a_rule_may_name_is_one_performance_computes() -> None:
     path_ok = {"accuracy_below": 0.1, "metric": "R2", "model": "m"}
     assert alerts.AlertRule.model_validate(path_ok).metric_name == "r2"
     assert alerts.AlertRule.model_validate({"model": "m", "for": 30, "error_rate_above": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("hook", "problem"),
+    [
+        # the port was read only when the server built the webhook's label: a traceback at start
+        ('url: "http://127.0.0.1:99999/x"', "'http://127.0.0.1:99999/x' is not a valid URL"),
+        ('url: "http://host:abc/x"', "'http://host:abc/x' is not a valid URL"),
+        ('url: "http://[::1/x"', "'http://[::1/x' is not a valid URL"),
+        # taken, then every delivery failed in the HTTP client
+        ('url: "http://h/x", headers: {"X-Token": "a\\nb"}', "header 'X-Token'"),
+        ('url: "http://h/x", headers: {"Bad Name": "a"}', "header 'Bad Name'"),
+    ],
+)
+def test_a_webhook_that_could_never_be_called_is_refused_at_start(
+    tmp_path: Path, hook: str, problem: str
+) -> None:
+    path = tmp_path / "serve.yaml"
+    path.write_text(f"models: [m]\nwebhooks: [{{{hook}}}]\n")
+    with pytest.raises(ConfigError, match="invalid serve settings") as info:
+        ServeConfig.load(path, {}, environ={})
+    assert problem in str(info.value)
