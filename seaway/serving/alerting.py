@@ -86,6 +86,7 @@ class AlertEvaluator:
         self._registry_down = False
         self._failing: set[tuple[str, str]] = set()  # (rule, error) already logged
         self._why: dict[Key, str] = {}  # why each alert's signal is unknown, as last logged
+        self._idle: set[str] = set()  # rules matching no served version, as last logged
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -143,6 +144,7 @@ class AlertEvaluator:
             for model, version in served
             if rule.applies_to(model, version)
         ]
+        self._say_idle({rule.name for rule, _, _ in work}, served)
         signals, gauges = await asyncio.to_thread(self._compute, work, served, now)
         self.gauges = gauges
         events: list[AlertEvent] = []
@@ -190,6 +192,27 @@ class AlertEvaluator:
         except Exception as exc:
             self._log_once(rule.name, f"alert rule {rule.name!r}", exc)
             return Signal.missing(f"cannot compute: {exc}")
+
+    def _say_idle(self, busy: set[str], served: list[tuple[str, str]]) -> None:
+        """Warn, once until it changes, of a rule that watches nothing this server serves (a typo
+        in ``model:`` would otherwise make an alert that never fires); a model loaded later
+        through the repository API is watched from then on."""
+        for rule in self.rules:
+            if rule.name in busy:
+                self._idle.discard(rule.name)
+                continue
+            if rule.name in self._idle:
+                continue
+            self._idle.add(rule.name)
+            what = f"model {rule.model}" + (f" version {rule.version}" if rule.version else "")
+            shown = ", ".join(f"{m}/{v}" for m, v in served) or "nothing"
+            log.warning(
+                "alert rule %r watches %s, which this server does not serve (it serves "
+                "%s): it is evaluated once that is served",
+                rule.name,
+                what,
+                shown,
+            )
 
     def _say_why(self, key: Key, signal: Signal) -> None:
         """Log when a rule's signal cannot be computed, and why, each time the reason changes
