@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
+from seaway.errors import ArtifactStoreError, SeawayError
 from seaway.monitoring.feedback import FeedbackItem, record_feedback
 
 Pending = tuple[str, list[FeedbackItem], "asyncio.Future[int]"]
@@ -63,8 +64,12 @@ class FeedbackWriter:
             try:
                 self._write(model, items, root=self.root, now=now)
                 self.writes += 1
-            except Exception as exc:  # reported to each waiting request (500, logged there)
+            except SeawayError as exc:  # reported to each waiting request as it is
                 errors[model] = exc
+            except Exception as exc:  # a full disk, a read-only folder, a bucket gone: the store's
+                errors[model] = ArtifactStoreError(  # 503, naming why (not a 500 and a traceback)
+                    f"cannot store the labels of {model!r} in {self.root}: {exc}"
+                )
         return errors
 
     async def close(self) -> None:

@@ -39,6 +39,8 @@ def open_log(config: ServeConfig) -> PredictionLog:
     if config.log_sample and not arrow_available():
         raise MissingDependencyError("pyarrow", "monitor", "The prediction log (--log-sample)")
     retention = None if config.log_retention == "never" else parse_duration(config.log_retention)
+    if config.log_store:
+        logstore.open_store(config.log_store)  # an unknown scheme, a missing extra: said at start
     return PredictionLog(
         LogConfig(
             root=config.log_store or logstore.default_root(),

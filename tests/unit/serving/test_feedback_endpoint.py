@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from seaway.apikeys import ApiKey, Scope, hash_api_key, new_api_key
+from seaway.errors import ArtifactStoreError
 from seaway.monitoring.feedback import FeedbackItem, read_feedback
 from seaway.serving.auth import Authenticator
 from seaway.serving.dataplane import DataPlane
@@ -167,7 +168,7 @@ def test_a_failed_write_fails_its_own_requests_only() -> None:
         )
 
     good, bad = asyncio.run(scenario())
-    assert good == 1 and isinstance(bad, OSError)
+    assert good == 1 and isinstance(bad, ArtifactStoreError) and "disk full" in str(bad)
 
 
 def test_more_labels_than_a_request_may_hold_is_413_naming_the_bulk_path(
