@@ -114,6 +114,8 @@ def run(
     """Score files with a registered model; rerun with --resume JOB_ID (or the same output) to
     continue a job that was stopped."""
     log_lines("%(asctime)s %(message)s")
+    if log_store:  # an unknown scheme or a missing extra: said now, not after every chunk
+        logstore.open_store(log_store)
     signal.signal(signal.SIGTERM, _interrupt)  # recorded as interrupted, resumable
     with state(ctx).registry() as registry:
         if resume is not None:

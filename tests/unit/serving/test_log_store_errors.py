@@ -63,3 +63,17 @@ def test_the_writer_keeps_seaway_errors_as_they_are() -> None:
 
     (error,) = asyncio.run(scenario())
     assert isinstance(error, ArtifactStoreError) and str(error) == "bucket gone"
+
+
+def test_batch_run_refuses_a_log_store_it_cannot_open_before_scoring(
+    seaway_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the job scored everything, then lost every logged chunk with a server's metric name
+    from seaway.cli.main import main
+
+    code = main(
+        ["batch", "run", "models:/m/1", "--input", str(tmp_path), "--output", str(tmp_path / "o"),
+         "--log-sample", "1", "--log-store", "foo://bar"]
+    )  # fmt: skip
+    assert code == 1
+    assert "cannot open the prediction log store 'foo://bar'" in capsys.readouterr().err
