@@ -119,6 +119,9 @@ def check_port(host: str, port: int, flag: str) -> int:
     except OSError as exc:  # socket.gaierror: a host name that does not resolve
         raise ServingError(f"cannot listen on {host}:{port} (--host): {exc}") from exc
     with socket.socket(family, kind, proto) as probe:
+        # as the server's own sockets: a port whose only sockets are a killed server's
+        # connections in TIME_WAIT is free (a listener on it still refuses the bind)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:
