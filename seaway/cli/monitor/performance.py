@@ -99,10 +99,11 @@ def _print(result: WindowPerformance, *, guessed: bool) -> None:
     rows = []
     for name, metric in result.realised.items():
         estimate = result.estimated.get(name)
-        note = metric.reason or (estimate.reason if estimate and estimate.value is None else None)
-        rows.append([name, _value(metric), _value(estimate), note or ""])
+        rows.append([name, _value(metric), _value(estimate), metric.reason or ""])
     table(title, ["metric", "realised", "estimated", "note"], rows)
-    notes = {m.reason for m in result.estimated.values() if m.value is not None and m.reason}
+    # the estimate's notes once below: how it was calibrated, or why there is none (no
+    # probabilities logged), which the realised column's reason must not hide
+    notes = {m.reason for m in result.estimated.values() if m.reason}
     for note in sorted(notes):
         say(f"estimated: {note}")
     if guessed:
