@@ -92,7 +92,7 @@ def parse_items(items: Iterable[FeedbackItem | Mapping[str, Any]]) -> list[Feedb
             rid, row, label = item.get("request_id"), item.get("row", 0), item.get("label")
         else:
             raise InvalidInputError(
-                f"feedback item {n} is a {type(item).__name__}; give an object with request_id, "
+                f"feedback item {n} is a {_json_type(item)}; give an object with request_id, "
                 "row and label"
             )
         parsed.append(FeedbackItem(_request_id(rid, n), _label(label, n), _row(row, n)))
@@ -147,11 +147,21 @@ def _not_too_many(count: int) -> None:
 
 def _request_id(value: Any, n: int) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        given = "no request_id" if value is None or value == "" else f"request_id {value!r}"
         raise InvalidInputError(
-            f"feedback item {n} has no request_id (a non-empty string: the X-Request-ID of the "
-            "prediction, or the batch key)"
+            f"feedback item {n} has {given}; a request_id is a non-empty string: the "
+            "X-Request-ID of the prediction, or the batch key"
         )
     return str(value)
+
+
+def _json_type(value: Any) -> str:
+    """What a decoded JSON value was sent as."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "list", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _row(value: Any, n: int) -> int:
