@@ -20,7 +20,9 @@ for (``/v2/health/ready``), and all are stopped when the page ends. The document
 rewritten to free ones: each ``seaway serve`` gets its own (``--port 8080``/``--grpc-port 8081``
 become free ports, added when not given), and ``localhost:8080`` in later commands and Python
 blocks, like ``SEAWAY_URL`` (``seaway predict``'s default), then name the newest server. A new
-server for a documented port stops the previous one, as a user would have to.
+server for a documented port stops the previous one, as a user would have to. ``127.0.0.1:9000``
+is the documented port of a helper an example runs itself (a webhook receiver): it becomes a free
+port of the page's in every block, YAML included (a serve config names the receiver).
 
 What cannot run here is marked in the Markdown, right before the block (blank lines allowed),
 with an HTML comment that the rendered page hides and this module counts:
@@ -54,7 +56,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL = ("bash", "console")
 RUNNABLE = ("python", *SHELL, "yaml")
-DOC_HTTP_PORT, DOC_GRPC_PORT = 8080, 8081
+DOC_HTTP_PORT, DOC_GRPC_PORT, DOC_HELPER_PORT = 8080, 8081, 9000
 
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 _NOT_RUN = re.compile(r"^\s*<!--\s*not-run:\s*(.+?)\s*-->\s*$")
@@ -244,6 +246,9 @@ class PageRun:
     ports: dict[str, str] = field(default_factory=dict)  # "localhost:8080" -> "localhost:P"
     background: list[_Background] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.ports[f"127.0.0.1:{DOC_HELPER_PORT}"] = f"127.0.0.1:{free_port()}"
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWAY_")}
         env["SEAWAY_HOME"] = str(self.folder / ".seaway")
@@ -272,7 +277,7 @@ class PageRun:
         elif block.lang == "yaml":
             if self.yaml_check is None:
                 raise AssertionError(f"{block.id}: no check for this page's yaml blocks")
-            self.yaml_check(block.text, self.folder)
+            self.yaml_check(self._rewrite(block.text, shell=False), self.folder)
         else:
             raise AssertionError(f"{block.id}: no way to run a {block.lang!r} block")
         self._check_background(block)

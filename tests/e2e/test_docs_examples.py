@@ -354,3 +354,17 @@ def test_documented_json_output_is_checked_by_shape() -> None:
     assert "documented JSON" in str(check_output(documented, "Error: no such model"))
     prose = Command("seaway keys create", 1, None, "Created API key k3v9x2ab")
     assert check_output(prose, "anything") is None
+
+
+def test_the_documented_helper_port_becomes_a_free_one_in_every_block(tmp_path: Path) -> None:
+    """A webhook receiver an example runs on 127.0.0.1:9000 gets a free port, and the serve
+    config that names it the same port: two runs of a page never fight over 9000."""
+    seen: list[str] = []
+    page = PageRun("page.md", tmp_path, yaml_check=lambda text, _: seen.append(text))
+    url = "http://127.0.0.1:9000/alerts"
+    page.run(Block("page.md", 1, "yaml", f"webhooks: [{{url: {url}}}]\n"))
+    page.run(Block("page.md", 5, "python", f"# hook.py\nprint({url!r})\n"))
+    (free,) = [new for old, new in page.ports.items() if old == "127.0.0.1:9000"]
+    assert free != "127.0.0.1:9000"
+    assert seen == [f"webhooks: [{{url: http://{free}/alerts}}]\n"]
+    assert (tmp_path / "hook.py").read_text() == f"# hook.py\nprint('http://{free}/alerts')\n"
