@@ -190,6 +190,32 @@ class DataPlane:
             results = {name: results[name] for name in asked}
         return model, results
 
+    async def route(self, name: str, version: str | None = None) -> ServedModel:
+        """``get``, but a model this process is still loading at start-up is waited for."""
+        try:
+            return self.get(name, version)
+        except NotFoundError:
+            loaded = self._loaded
+            if loaded is None or loaded.is_set():
+                raise
+        if not await self.settled():
+            raise ModelUnavailableError(
+                f"model {quoted(name)} is not loaded yet in this server process; retry shortly"
+            )
+        return self.get(name, version)
+
+    async def settled(self) -> bool:
+        """Wait (up to the request timeout) for the start-up models to load, if they are loading;
+        False when they are still loading after that."""
+        loaded = self._loaded
+        if loaded is None or loaded.is_set():
+            return True
+        try:
+            await asyncio.wait_for(loaded.wait(), self.request_timeout)
+        except TimeoutError:
+            return False
+        return True
+
     async def _after_loading(
         self, name: str, version: str | None, not_found: NotFoundError
     ) -> ServedModel:
@@ -197,9 +223,7 @@ class DataPlane:
         loaded = self._loaded
         if loaded is None or loaded.is_set():
             raise not_found
-        try:
-            await asyncio.wait_for(loaded.wait(), self.request_timeout)
-        except TimeoutError:
+        if not await self.settled():
             raise ModelUnavailableError(
                 f"model {quoted(name)} is not loaded yet in this server process; retry shortly"
             ) from None

@@ -102,7 +102,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         labels = ["", ""]  # set once the model is known: unknown names must not become labels
 
         async def infer() -> Any:
-            model = self.plane.get(request.model_name, request.model_version or None)
+            model = await self.plane.route(request.model_name, request.model_version or None)
             labels[:] = [model.name, model.version]
             decoded = grpc_codec.decode_infer_request(request)
             response = await self.plane.infer(decoded)

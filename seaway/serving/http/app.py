@@ -112,7 +112,7 @@ def create_app(
     async def model_feedback(request: Request) -> Response:
         """True labels of logged predictions, by request id (``monitoring/feedback.py``)."""
         name, version = _model(request)
-        model = plane.get(name, version)  # unknown model or version: 404 before the body
+        model = await plane.route(name, version)  # unknown model or version: 404 before the body
         if feedback is None:
             raise UnsupportedOperationError("feedback is off on this server")
         doc = _json_object(await body_of(request))
@@ -159,6 +159,7 @@ def create_app(
 
     async def invocations(request: Request) -> Response:
         kind = mlflow_scoring.parse_content_type(request.headers.get("content-type"))
+        await plane.settled()  # a worker still loading at start-up: wait for its models
         names = sorted({m.name for m in plane.models})
         if len(names) != 1:
             raise InvalidInputError(

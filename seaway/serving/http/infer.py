@@ -93,7 +93,9 @@ class InferEndpoint:
         content_type = _JSON
         try:
             guard.authorize(headers.get(b"authorization"), Scope.PREDICT)
-            model = self.plane.get(name, version)  # unknown model: 404 whatever the body holds
+            model = await self.plane.route(
+                name, version
+            )  # unknown model: 404 whatever the body holds
             labels = (model.name, model.version)
             body = await read_body(
                 receive,

@@ -90,3 +90,22 @@ def test_a_load_longer_than_the_request_timeout_is_a_503() -> None:
             await plane.predict_native("m", None, [[1.0]])
 
     asyncio.run(scenario())
+
+
+def test_route_as_the_transports_use_it_waits_for_the_load_too() -> None:
+    """The REST and gRPC endpoints look the model up (``route``) before they read the body."""
+
+    async def scenario() -> tuple[bool, str]:
+        plane = DataPlane()
+        plane.loading()
+        waiting = asyncio.ensure_future(plane.route("m"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        waited = not waiting.done()
+        plane.publish([_Served()])  # type: ignore[list-item]
+        plane.loaded()
+        return waited, (await waiting).name
+
+    assert asyncio.run(scenario()) == (True, "m")
+    with pytest.raises(NotFoundError):  # not loading: the 404 at once
+        asyncio.run(DataPlane().route("m"))
