@@ -24,6 +24,7 @@ import pyarrow as pa
 from seaway.errors import PackagingError
 from seaway.monitoring.logstore import INPUT_PREFIX, OUTPUT_PREFIX
 from seaway.packaging.profile import category_label, feature_columns
+from seaway.packaging.reference import output_columns
 
 Columns = list[tuple[str, pd.Series]]
 _STAMP = pa.timestamp("us", tz="UTC")
@@ -158,7 +159,7 @@ def build_parts(
     for name, series in features:
         arrays[INPUT_PREFIX + name] = _arrow(series)
     for name, value in outputs.items():
-        for column, values in _output_columns(name, np.asarray(value), classes):
+        for column, values in output_columns(name, np.asarray(value), classes):
             if len(values) != n:
                 raise ValueError(
                     f"output {name!r} has {len(values)} rows where the request had {n}"
@@ -177,21 +178,6 @@ def build_parts(
             Part(int(day), table.filter(pa.array(mask)), frame[mask].reset_index(drop=True))
         )
     return parts
-
-
-def _output_columns(
-    name: str, array: np.ndarray[Any, Any], classes: Sequence[Any] | None
-) -> list[tuple[str, np.ndarray[Any, Any]]]:
-    if array.ndim <= 1:
-        return [(name, array.reshape(-1))]
-    flat = array.reshape(len(array), -1)
-    width = flat.shape[1]
-    labels = (
-        [category_label(c) for c in classes]
-        if classes is not None and len(classes) == width
-        else [str(j) for j in range(width)]
-    )
-    return [(f"{name}.{label}", flat[:, j]) for j, label in enumerate(labels)]
 
 
 def _arrow(series: pd.Series) -> pa.Array:
