@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import grpc
 
 from seaway._version import __version__
-from seaway.errors import InvalidInputError, SeawayError, brief, quoted
+from seaway.errors import InvalidInputError, NotFoundError, SeawayError, brief, quoted
 from seaway.protocol import grpc_codec
 from seaway.protocol.grpc import inference_pb2 as pb
 from seaway.protocol.grpc import inference_pb2_grpc as pb_grpc
@@ -102,7 +102,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         labels = ["", ""]  # set once the model is known: unknown names must not become labels
 
         async def infer() -> Any:
-            model = await self.plane.route(request.model_name, request.model_version or None)
+            version = request.model_version or None
+            try:
+                model = self.plane.get(request.model_name, version)
+            except NotFoundError:  # or a worker still loading it at start-up: wait (no 404)
+                model = await self.plane.route(request.model_name, version)
             labels[:] = [model.name, model.version]
             decoded = grpc_codec.decode_infer_request(request)
             response = await self.plane.infer(decoded)

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from seaway.errors import InvalidInputError, quoted
+from seaway.errors import InvalidInputError, NotFoundError, quoted
 from seaway.protocol import rest
 from seaway.serving import logs
 from seaway.serving.auth import Scope
@@ -93,9 +93,10 @@ class InferEndpoint:
         content_type = _JSON
         try:
             guard.authorize(headers.get(b"authorization"), Scope.PREDICT)
-            model = await self.plane.route(
-                name, version
-            )  # unknown model: 404 whatever the body holds
+            try:  # unknown model: 404 whatever the body holds
+                model = self.plane.get(name, version)
+            except NotFoundError:  # or a worker still loading it at start-up: wait (no 404)
+                model = await self.plane.route(name, version)
             labels = (model.name, model.version)
             body = await read_body(
                 receive,
