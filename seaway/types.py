@@ -107,3 +107,38 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+
+
+class RolloutPhase(StrEnum):
+    """Where a progressive rollout stands: shared by routing, the registry's JSON, the CLI and API.
+
+    ``progressing`` and ``paused`` are live; the other three are terminal (nothing advances them).
+    """
+
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+
+
+class RolloutAction(StrEnum):
+    """What one rollout decision did: the decision log's vocabulary (controller's and people's)."""
+
+    ADVANCE = "advance"
+    HOLD = "hold"
+    ROLLBACK = "rollback"
+    COMPLETE = "complete"
+    PAUSE = "pause"
+    RESUME = "resume"
+    PROMOTE = "promote"
+    ABORT = "abort"
+    START = "start"
+
+
+class GateVerdict(StrEnum):
+    """One analysis gate's outcome; ``insufficient_data`` holds a rollout, never moves it."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INSUFFICIENT = "insufficient_data"
