@@ -12,7 +12,8 @@ classes to HTTP and gRPC codes with two small tables.
     │   ├── UnsupportedMediaTypeError a request body's Content-Type is not one we read (HTTP 415)
     │   ├── BodyTooLargeError        a request body over the server's limit (HTTP 413)
     │   ├── BatchInputError          a batch input cannot be read as asked (missing, wrong columns)
-    │   └── RowRejectedError         batch ``--on-error fail``: the first rejected row stops the job
+    │   ├── RowRejectedError         batch ``--on-error fail``: the first rejected row stops the job
+    │   └── ValidationFailedError    a version misses its validation thresholds (names the figures)
     ├── UnsupportedOperationError    the model cannot do this (predict_proba on a regressor)
     ├── PackagingError
     │   ├── UnsupportedModelError    no flavor knows this object
@@ -280,6 +281,12 @@ class BatchInputError(InvalidInputError):
 
 class RowRejectedError(InvalidInputError):
     """``--on-error fail``: the first rejected row stops the job."""
+
+
+class ValidationFailedError(InvalidInputError):
+    """A model version scored on held-out data misses a threshold (``seaway validate``, or a
+    deployment spec's ``validation`` gate at apply): the message gives each figure against its
+    threshold, so the user sees how far off it is."""
 
 
 class BatchWorkerError(SeawayError):
