@@ -19,6 +19,8 @@ INTERNAL = {
     ("serving/http/body.py", "ClientDisconnected"): "the client left: nobody to answer",
     ("runtime/spawner.py", "SpawnerError"): "no zygote: the caller falls back to spawn",
     ("batch/ray_engine.py", "RemoteTraceback"): "carries an actor's traceback as __cause__",
+    ("routing/rules.py", "FieldProblem"): "a spec validator's refusal: pydantic carries it to "
+    "parse_spec, which reports it as InvalidInputError naming the field",
 }
 _BASE_NAMES = re.compile(r"(Error|Exception|Interrupt|Warning)$")
 
