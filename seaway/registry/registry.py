@@ -31,6 +31,8 @@ from seaway.registry import tables as t
 from seaway.registry.alerts import AlertStore
 from seaway.registry.cache import cached_package, snapshot
 from seaway.registry.db import READ_ONLY, create_registry_engine, safe_url, translate_errors
+from seaway.registry.deployment_queries import deployments_using, in_use_message
+from seaway.registry.deployments import DeploymentStore
 from seaway.registry.jobs import JobStore, ScheduleStore
 from seaway.registry.records import ModelVersion, RegisteredModel
 from seaway.registry.schema import check_schema
@@ -62,11 +64,17 @@ class Registry:
         self.schedules = ScheduleStore(self._begin, self._read)
         #: alert events: each time a served model's alert fires or resolves
         self.alerts = AlertStore(self._begin, self._read)
+        self._deployments = DeploymentStore(self._begin, self._read)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Registry:
         settings = settings or Settings.resolve()
         return cls(settings.registry_url, settings.artifact_root, cache_dir=settings.cache_dir)
+
+    @property
+    def deployments(self) -> DeploymentStore:
+        """Deployments: named endpoints over versions, their revisions, rollouts and leases."""
+        return self._deployments
 
     def close(self) -> None:
         self._engine.dispose()
@@ -248,7 +256,8 @@ class Registry:
             return q.model(conn, name)
 
     def delete_version(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
-        """Delete a version; refused while an alias points at it unless ``force``.
+        """Delete a version; refused while an alias points at it unless ``force``, and always
+        while a deployment's current revision uses it.
 
         The record returned names, in ``aliases``, the aliases that pointed at it (removed with it).
         """
@@ -257,6 +266,12 @@ class Registry:
             record = q.version_record(
                 q.require_version(conn, name, version), q.aliases_of(conn, name)
             )
+            users = deployments_using(conn, name, version)
+            if users:
+                raise ConflictError(
+                    f"version {version} of model {name} is used by {in_use_message(users)}: "
+                    "change or delete the deployment first"
+                )
             if record.aliases and not force:
                 raise ConflictError(
                     f"version {version} of {name!r} is what alias(es) "
@@ -278,14 +293,19 @@ class Registry:
         """Delete a registered model with all its versions, aliases and artifacts.
 
         Refused while any alias points at one of its versions (servers and scheduled jobs follow
-        aliases) unless ``force``. The record returned is the model as it was, its ``aliases``
-        the ones removed. Version numbers stay spent: registering the name again continues after
-        the highest number it ever had.
+        aliases) unless ``force``, and always while a deployment serves it. The record returned is
+        the model as it was, its ``aliases`` the ones removed. Version numbers stay spent:
+        registering the name again continues after the highest number it ever had.
         """
         with self._begin() as conn:
             if conn.execute(q.lock_model(name)).first() is None:
                 raise q.model_not_found(conn, name)
             record = q.model(conn, name)
+            users = deployments_using(conn, name)
+            if users:
+                raise ConflictError(
+                    f"model {name} is used by {in_use_message(users)}: delete the deployment first"
+                )
             if record.aliases and not force:
                 in_use = ", ".join(f"{a} -> {v}" for a, v in sorted(record.aliases.items()))
                 raise ConflictError(

@@ -170,3 +170,100 @@ alert_events = Table(
     Index("ix_seaway_alert_events_model_time", "model", "time"),
     Index("ix_seaway_alert_events_time", "time"),
 )
+
+# ---- deployments (migration 0006): desired state that every server reconciles -----------------
+
+#: A named endpoint over versions of one model. ``revision`` is its current (highest) revision;
+#: what that revision says lives in ``seaway_deployment_revisions``. ``rollout_generation`` is the
+#: last generation handed to its rollout record: kept when the record is cleared, so a generation is
+#: never given twice and a stale compare-and-set can never match a newer rollout.
+deployments = Table(
+    "seaway_deployments",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("model", String(128), ForeignKey("seaway_models.name"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("rollout_generation", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_seaway_deployments_model", "model"),
+)
+
+#: Every change to a deployment is a new row here; rows are never edited.
+deployment_revisions = Table(
+    "seaway_deployment_revisions",
+    metadata,
+    Column(
+        "deployment",
+        String(128),
+        ForeignKey("seaway_deployments.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("model", String(128), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("versions", JSON, nullable=False),  # every version the spec uses, numbers, sorted
+    Column("actor", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: The progressive rollout of a deployment, at most one: its state as the rollout logic keeps it.
+deployment_rollouts = Table(
+    "seaway_deployment_rollouts",
+    metadata,
+    Column(
+        "deployment",
+        String(128),
+        ForeignKey("seaway_deployments.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("revision", Integer, nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: The decision log: every rollout step advanced, held or rolled back, and every manual action.
+deployment_decisions = Table(
+    "seaway_deployment_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "deployment",
+        String(128),
+        ForeignKey("seaway_deployments.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("revision", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("decision", JSON, nullable=False),
+    Index("ix_seaway_deployment_decisions_deployment_id", "deployment", "id"),
+)
+
+#: Traffic counters of one revision as one server saw them, replaced at each flush.
+deployment_stats = Table(
+    "seaway_deployment_stats",
+    metadata,
+    Column(
+        "deployment",
+        String(128),
+        ForeignKey("seaway_deployments.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("server", String(200), primary_key=True),
+    Column("stats", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Leases: a decision that must be taken by one server at a time is taken by the holder of its
+#: key's unexpired lease. The primary key is the lock.
+leases = Table(
+    "seaway_leases",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

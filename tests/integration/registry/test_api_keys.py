@@ -273,6 +273,10 @@ def test_a_registry_from_before_batch_jobs_upgrades_and_reverses(
 
     with _open_older(registry_url, tmp_path / "artifacts") as registry:
         later = {"seaway_version_counters", "seaway_alert_events"}  # 0004, 0005
+        later |= {"seaway_leases"} | {
+            f"seaway_deployment{s}"
+            for s in ("s", "_revisions", "_rollouts", "_decisions", "_stats")
+        }  # 0006
         assert _state(registry_url) == (migrations.HEAD, tables | batch_tables | later)
         assert [k.key_id for k in registry.list_api_keys()] == [record.key_id]
         assert registry.jobs.list() == [] and registry.schedules.list() == []
