@@ -15,13 +15,14 @@ from rich.text import Text
 from typer.core import TyperArgument
 
 from seaway._version import __version__
-from seaway.cli import batch, keys, models, monitor, schedules
+from seaway.cli import batch, deploy, keys, models, monitor, schedules
 from seaway.cli import registry as registry_cli
 from seaway.cli.environment import unknown_variable_warnings, walk_params
 from seaway.cli.output import say
 from seaway.cli.predict import predict_command
 from seaway.cli.serve import serve_command
 from seaway.cli.state import CliState
+from seaway.cli.validate import validate_command
 from seaway.errors import SeawayError
 
 app = typer.Typer(
@@ -36,9 +37,11 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(batch.app, name="batch")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(deploy.app, name="deploy")
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
 app.command("scheduler")(schedules.scheduler_command)
+app.command("validate")(validate_command)
 
 
 def _version(value: bool) -> None:
