@@ -1,8 +1,10 @@
 """The transport-agnostic data plane: every adapter (REST, gRPC, MLflow) calls into this.
 
 It holds the routing table (model name -> served versions, and which version answers when none is
-named), never touches the registry or the database, and sets each request's deadline (the
-batcher keeps it).
+named; deployment name -> its :class:`~seaway.serving.deployment_route.DeploymentRoute`), never
+touches the registry or the database, and sets each request's deadline (the batcher keeps it).
+A deployment is served like a model: its answers carry the deployment's name and the version of
+the arm that answered, and each is recorded for that arm (``deployment_serving.py``).
 """
 
 from __future__ import annotations
@@ -11,25 +13,24 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from seaway.errors import (
     BatcherClosedError,
+    ConfigError,
     ModelUnavailableError,
     NotFoundError,
     PredictionError,
     listed,
     quoted,
 )
-from seaway.packaging.signature import PROBA_OUTPUT_NAME
 from seaway.protocol.types import InferRequest, InferResponse, ModelMetadata
-from seaway.serving import logs
+from seaway.serving.deployment_route import DeploymentRoute
+from seaway.serving.deployment_serving import infer_deployment, predict_deployment
+from seaway.serving.logged import logged_outputs, record_logged
 from seaway.serving.model import ServedModel, output_tensors
-
-if TYPE_CHECKING:
-    from seaway.monitoring.predlog import ModelLog
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,12 @@ class RoutingTable:
 
     versions: dict[str, dict[str, ServedModel]]
     default: dict[str, str]
+    deployments: dict[str, DeploymentRoute]
 
 
 class DataPlane:
     def __init__(self, *, request_timeout: float | None = None) -> None:
-        self._table = RoutingTable({}, {})
+        self._table = RoutingTable({}, {}, {})
         self.request_timeout = request_timeout
         self.started_at = time.time()
         #: False once shutdown begins: readiness turns false so balancers stop sending.
@@ -66,9 +68,15 @@ class DataPlane:
 
     # ---- routing table ------------------------------------------------------------------------
 
-    def publish(self, models: Sequence[ServedModel], default: dict[str, str] | None = None) -> None:
+    def publish(
+        self,
+        models: Sequence[ServedModel],
+        default: dict[str, str] | None = None,
+        deployments: Sequence[DeploymentRoute] = (),
+    ) -> None:
         """Replace the routing table. ``default`` names the version that answers unversioned
-        requests per model; otherwise the highest version number does."""
+        requests per model; otherwise the highest version number does. ``deployments`` are
+        served by their names, which must not be names of ``models`` (ConfigError)."""
         versions: dict[str, dict[str, ServedModel]] = {}
         for model in models:
             versions.setdefault(model.name, {})[model.version] = model
@@ -77,7 +85,18 @@ class DataPlane:
         chosen = dict(default or {})
         for name, by_version in versions.items():
             chosen.setdefault(name, max(by_version, key=_version_key))
-        self._table = RoutingTable(versions, chosen)
+        routes: dict[str, DeploymentRoute] = {}
+        for route in deployments:
+            if route.name in versions or route.name in routes:
+                raise ConfigError(
+                    f"deployment {quoted(route.name)} has the name of another served model or "
+                    "deployment; each name serves one of them"
+                )
+            routes[route.name] = route
+            if self.log_models is not None:  # its arms are logged as the model versions they are
+                for model in route.arms.values():
+                    self.log_models(model)
+        self._table = RoutingTable(versions, chosen, routes)
 
     def replace(self, old: ServedModel, new: ServedModel) -> None:
         """Put ``new`` where ``old`` is (same name and version), in one assignment; a table that
@@ -90,17 +109,46 @@ class DataPlane:
             self.log_models(new)
         versions = dict(table.versions)
         versions[old.name] = {**by_version, old.version: new}
-        self._table = RoutingTable(versions, table.default)
+        self._table = RoutingTable(versions, table.default, table.deployments)
 
     @property
     def models(self) -> list[ServedModel]:
-        return [m for by_version in self._table.versions.values() for m in by_version.values()]
+        """Every version this process serves: models, deployments' arms and shadows (once each)."""
+        table = self._table
+        found = [m for by_version in table.versions.values() for m in by_version.values()]
+        if table.deployments:
+            seen = {id(m) for m in found}
+            for route in table.deployments.values():
+                for model in route.models:
+                    if id(model) not in seen:
+                        seen.add(id(model))
+                        found.append(model)
+        return found
+
+    @property
+    def names(self) -> list[str]:
+        """The names requests may use: served models and deployments, sorted."""
+        table = self._table
+        return sorted([*table.versions, *table.deployments])
+
+    @property
+    def deployments(self) -> dict[str, DeploymentRoute]:
+        return self._table.deployments
+
+    def deployment(self, name: str) -> DeploymentRoute | None:
+        """The deployment ``name`` names, or None (a model, or nothing served)."""
+        return self._table.deployments.get(name)
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
+        """The version that answers for ``name``; for a deployment, the arm ``version`` names,
+        else the arm with the most traffic (a request's own arm is picked as it is served)."""
         table = self._table
         by_version = table.versions.get(name)
         if by_version is None:
-            known = listed(sorted(table.versions)) if table.versions else "none"
+            route = table.deployments.get(name)
+            if route is not None:
+                return route.arm(version)
+            known = listed(self.names) if table.versions or table.deployments else "none"
             raise NotFoundError(f"model {quoted(name)} is not served here (served models: {known})")
         if version is None:
             return by_version[table.default[name]]
@@ -122,22 +170,33 @@ class DataPlane:
         return not self.unready_reason()
 
     def unready_reason(self) -> str:
-        """Why the server is not ready ("" when it is): shutdown, no model, or each model's."""
+        """Why the server is not ready ("" when it is): shutdown, no model, or each model's
+        (a deployment's shadow does not count: it never answers)."""
         if not self.accepting:
             return "the server is shutting down"
-        models = self.models
-        if not models:
+        table = self._table
+        models = [m for by_version in table.versions.values() for m in by_version.values()]
+        if not models and not table.deployments:
             return "no model is loaded yet"
-        return "; ".join(reason for m in models if (reason := m.unready_reason))
+        reasons = [reason for m in models if (reason := m.unready_reason)]
+        reasons += [r for route in table.deployments.values() if (r := route.unready_reason)]
+        return "; ".join(reasons)
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
-        return self.get(name, version).ready
+        return not self.model_unready_reason(name, version)
 
     def model_unready_reason(self, name: str, version: str | None = None) -> str:
-        return self.get(name, version).unready_reason
+        model = self.get(name, version)
+        route = self.deployment(name) if version is None else None
+        if route is not None:
+            return route.unready_reason
+        return model.unready_reason
 
     def metadata(self, name: str, version: str | None = None) -> ModelMetadata:
         model = self.get(name, version)
+        route = self.deployment(name)
+        if route is not None:
+            return route.metadata(version)
         meta = model.metadata()
         served = tuple(sorted(self._table.versions[name], key=_version_key))
         return ModelMetadata(
@@ -152,16 +211,23 @@ class DataPlane:
 
     async def infer(self, request: InferRequest) -> InferResponse:
         started = time.perf_counter()
+        table = self._table
+        if request.model_name not in table.versions:  # a deployment, or not served (yet)
+            route = table.deployments.get(request.model_name)
+            if route is not None:
+                return await infer_deployment(self, route, request, started)
         try:
             model = self._ready(request.model_name, request.model_version)
         except NotFoundError as exc:
             model = await self._after_loading(request.model_name, request.model_version, exc)
         native, rows = model.native_inputs(request.inputs)
         asked = model.requested_outputs([o.name for o in request.outputs])
-        logged, outputs = _logged_outputs(model, asked)
-        model, results = await self._predict(model, request.model_version, native, rows, outputs)
+        logged, outputs = logged_outputs(model, asked)
+        model, results = await self.predict_model(
+            model, request.model_name, request.model_version, native, rows, outputs
+        )
         if logged and model.logger is not None:
-            _record(model.logger, native, results, rows, started, request.id)
+            record_logged(model.logger, native, results, rows, started, request.id)
         if outputs is not asked:
             results = {name: results[name] for name in asked}
         return InferResponse(
@@ -174,18 +240,24 @@ class DataPlane:
     async def predict_native(
         self, name: str, version: str | None, data: Any, outputs: Sequence[str] = ()
     ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
-        """For formats that are not tensors (MLflow scoring): ``data`` goes to the signature as is."""
+        """For formats that are not tensors (MLflow scoring): ``data`` goes to the signature as is.
+        The model returned is the version that answered (for a deployment: the arm's model)."""
         started = time.perf_counter()
+        table = self._table
+        if name not in table.versions:
+            route = table.deployments.get(name)
+            if route is not None:
+                return await predict_deployment(self, route, version, data, outputs, started)
         try:
             model = self._ready(name, version)
         except NotFoundError as exc:
             model = await self._after_loading(name, version, exc)
         native, rows = model.native_data(data)
         asked = model.requested_outputs(outputs)
-        logged, wanted = _logged_outputs(model, asked)
-        model, results = await self._predict(model, version, native, rows, wanted)
+        logged, wanted = logged_outputs(model, asked)
+        model, results = await self.predict_model(model, name, version, native, rows, wanted)
         if logged and model.logger is not None:
-            _record(model.logger, native, results, rows, started, None)
+            record_logged(model.logger, native, results, rows, started, None)
         if wanted is not asked:
             results = {name: results[name] for name in asked}
         return model, results
@@ -236,60 +308,46 @@ class DataPlane:
             raise ModelUnavailableError(f"{reason}; retry shortly")
         return model
 
-    async def _predict(
-        self, model: ServedModel, version: str | None, native: Any, rows: int, outputs: list[str]
+    async def predict_model(
+        self,
+        model: ServedModel,
+        name: str,
+        version: str | None,
+        native: Any,
+        rows: int,
+        outputs: list[str],
     ) -> tuple[ServedModel, dict[str, np.ndarray[Any, Any]]]:
         """Predict within the model's timeout (else the server's), over queueing and predicting;
-        a version retired between routing and queueing hands over to its successor. A request
-        the model fails on (PredictionError) is counted for ``on_model_error``."""
+        a version retired between routing and queueing hands over to its successor (what
+        ``name`` and ``version`` route to now). A request the model fails on (PredictionError)
+        is counted for ``on_model_error``."""
         try:
             try:
-                return model, await model.predict(native, rows, outputs, self._timeout(model))
+                return model, await model.predict(native, rows, outputs, self.timeout(model))
             except BatcherClosedError:
-                successor = self.get(model.name, version)
+                try:
+                    successor = self.get(name, version)
+                except NotFoundError:  # retired with no successor: retry (the new table's)
+                    raise BatcherClosedError(
+                        f"model {quoted(model.name)} version {model.version} was retired while "
+                        "this request waited; retry"
+                    ) from None
                 if successor is model:
                     raise
                 model = successor
                 return successor, await successor.predict(
-                    native, rows, outputs, self._timeout(successor)
+                    native, rows, outputs, self.timeout(successor)
                 )
         except PredictionError:
             if self.on_model_error is not None:
                 self.on_model_error(model.name, model.version)
             raise
 
-    def _timeout(self, model: ServedModel) -> float | None:
+    def timeout(self, model: ServedModel) -> float | None:
         return model.options.timeout or self.request_timeout
 
     async def stop(self, drain: bool = True) -> None:
         await asyncio.gather(*(m.stop(drain=drain) for m in self.models), return_exceptions=True)
-
-
-def _record(
-    logger: ModelLog,
-    native: Any,
-    results: dict[str, np.ndarray[Any, Any]],
-    rows: int,
-    started: float,
-    given_id: str | None,
-) -> None:
-    """Hand an answered request to the prediction log under the id a client knows it by: its
-    V2 ``id`` when it has one, else its X-Request-ID (the client's, or the one the server made
-    and sent back in the header or gRPC metadata)."""
-    rid = given_id or logs.request_id.get()
-    logger.record(native, results, rows, time.perf_counter() - started, rid, drawn=True)
-
-
-def _logged_outputs(model: ServedModel, asked: list[str]) -> tuple[bool, list[str]]:
-    """Whether this request is logged (drawn now, before predicting), and the outputs to ask
-    the model for: a logged request of a ``log_proba`` classifier adds ``predict_proba``, for
-    estimated performance (``asked`` itself when nothing is added)."""
-    logger = model.logger
-    if logger is None or not logger.take():
-        return False, asked
-    if model.log_proba and PROBA_OUTPUT_NAME not in asked:
-        return True, [*asked, PROBA_OUTPUT_NAME]
-    return True, asked
 
 
 def _version_key(version: str) -> tuple[int, str]:
