@@ -27,9 +27,9 @@ from seaway.errors import InvalidInputError, NotFoundError, SeawayError, brief, 
 from seaway.protocol import grpc_codec
 from seaway.protocol.grpc import inference_pb2 as pb
 from seaway.protocol.grpc import inference_pb2_grpc as pb_grpc
-from seaway.serving import logs
+from seaway.serving import logs, request_context
 from seaway.serving.auth import Authenticator, Scope
-from seaway.serving.controller import Controller
+from seaway.serving.control import ModelRepository
 from seaway.serving.dataplane import DataPlane
 from seaway.serving.grpc.errors import code_for
 from seaway.serving.metrics import Metrics
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("seaway.serving.grpc")
 T = TypeVar("T")
 EXTENSIONS = ["model_repository", "metrics"]
+#: the trailing metadata key naming the version that answered an inference
+VERSION_KEY = "seaway-model-version"
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
@@ -47,7 +49,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self,
         plane: DataPlane,
         *,
-        controller: Controller | None = None,
+        controller: ModelRepository | None = None,
         authenticator: Authenticator | None = None,
         metrics: Metrics | None = None,
         access_log: bool = False,
@@ -110,7 +112,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             labels[:] = [model.name, model.version]
             decoded = grpc_codec.decode_infer_request(request)
             response = await self.plane.infer(decoded)
-            labels[1] = response.model_version or ""
+            served = labels[1] = response.model_version or ""
+            # the version that answered (a deployment's arm), beside the request id
+            rid = logs.request_id.get() or ""
+            context.set_trailing_metadata((("x-request-id", rid), (VERSION_KEY, served)))
             return grpc_codec.encode_infer_response(response)
 
         return await self._serve("ModelInfer", context, Scope.PREDICT, infer, labels)
@@ -147,7 +152,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
         return await self._serve("RepositoryModelUnload", context, Scope.ADMIN, unload)
 
-    def _controller(self) -> Controller:
+    def _controller(self) -> ModelRepository:
         if self.controller is None:
             raise InvalidInputError("this server has no model repository")
         return self.controller
@@ -166,6 +171,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         metadata = {item.key: item.value for item in context.invocation_metadata() or ()}
         rid = logs.new_request_id(metadata.get("x-request-id"))
         token = logs.request_id.set(rid)
+        held = request_context.headers.set(metadata)  # a deployment's sticky header
         context.set_trailing_metadata((("x-request-id", rid),))
         tracing = self.tracing
         span = None if tracing is None or labels is None else tracing.grpc(rpc, rid, metadata)
@@ -186,6 +192,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 span.fail(exc)
         finally:
             logs.request_id.reset(token)
+            request_context.headers.reset(held)
             if span is not None:
                 span.end_grpc(code.name, code.value[0], labels)
             seconds = time.perf_counter() - started

@@ -26,13 +26,20 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from seaway._version import __version__
-from seaway.errors import InvalidInputError, NotFoundError, UnsupportedOperationError, quoted
-from seaway.monitoring.feedback import items_from_body
+from seaway.errors import (
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedOperationError,
+    listed,
+    quoted,
+)
+from seaway.monitoring.feedback import FeedbackItem, items_from_body
 from seaway.protocol import mlflow_scoring, rest
-from seaway.serving import logs
+from seaway.serving import logs, outcomes, request_context
 from seaway.serving.auth import Authenticator, Scope
-from seaway.serving.controller import Controller
+from seaway.serving.control import ModelRepository
 from seaway.serving.dataplane import DataPlane
+from seaway.serving.deployment_route import DeploymentRoute
 from seaway.serving.feedback import FeedbackWriter
 from seaway.serving.http.body import ClientDisconnected, read_body
 from seaway.serving.http.guard import Guard
@@ -46,6 +53,10 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
+#: the header naming the model ``/invocations`` scores with, on a server with several
+MODEL_HEADER = "x-seaway-model"
+#: the header every inference answer names its version in (``infer.py`` sets it on V2 infer)
+VERSION_HEADER = "x-seaway-model-version"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "mlflow_scoring", "metrics"]
 
 
@@ -61,7 +72,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 def create_app(
     plane: DataPlane,
     *,
-    controller: Controller | None = None,
+    controller: ModelRepository | None = None,
     options: HttpOptions | None = None,
     authenticator: Authenticator | None = None,
     metrics: Metrics | None = None,
@@ -96,7 +107,7 @@ def create_app(
         return _json({"name": "seaway", "version": __version__, "extensions": EXTENSIONS})
 
     async def list_models(request: Request) -> Response:
-        return _json({"models": sorted({m.name for m in plane.models})})
+        return _json({"models": plane.names})
 
     async def model_metadata(request: Request) -> Response:
         name, version = _model(request)
@@ -118,8 +129,46 @@ def create_app(
         doc = _json_object(await body_of(request))
         # up to MAX_ITEMS labels checked one by one: a thread's work, not the event loop's
         items = await asyncio.to_thread(items_from_body, doc)
+        route = plane.deployment(name)
+        # a deployment's labels are stored with its model's log (the arms are its versions)
         accepted = await feedback.record(model.name, items)
-        return _json({"model_name": model.name, "accepted": accepted})
+        if route is None:
+            return _json({"model_name": model.name, "accepted": accepted})
+        matched = _label_arms(route, items)  # the arms' accuracy, for rollout gates and A/B
+        return _json({"model_name": name, "accepted": accepted, "matched": matched})
+
+    async def model_outcome(request: Request) -> Response:
+        """Outcomes of a deployment's answers, by request id or sticky key (``outcomes.py``)."""
+        name = request.path_params["name"]
+        await plane.route(name)  # unknown name: 404 before the body
+        route = plane.deployment(name)
+        if route is None:
+            raise UnsupportedOperationError(
+                f"{quoted(name)} is a model, not a deployment: outcomes are counted per version "
+                "of a deployment (an A/B test); post them to /v2/models/DEPLOYMENT/outcome"
+            )
+        headers = request.headers
+        body = await read_body(
+            request.receive,
+            min(options.max_body_bytes, outcomes.MAX_BODY_BYTES),
+            headers.get("content-length"),
+            headers.get("content-encoding"),
+        )
+        items = outcomes.outcomes_from_body(
+            _json_object(body), deployment=name, sticky=route.sticky
+        )
+        unmatched = [
+            item.request_id or item.key or ""
+            for item in items
+            if not route.record_outcome(item.request_id, item.key, item.value)
+        ]
+        return _json(
+            {
+                "model_name": name,
+                "accepted": len(items) - len(unmatched),
+                "unmatched": unmatched,
+            }
+        )
 
     # ---- repository extension ------------------------------------------------------------------
 
@@ -150,7 +199,7 @@ def create_app(
         await _controller().unload(request.path_params["name"])
         return Response(status_code=200)
 
-    def _controller() -> Controller:
+    def _controller() -> ModelRepository:
         if controller is None:
             raise InvalidInputError("this server has no model repository")
         return controller
@@ -158,25 +207,45 @@ def create_app(
     # ---- MLflow scoring (also the SageMaker / Vertex AI container contract) ---------------------
 
     async def invocations(request: Request) -> Response:
-        kind = mlflow_scoring.parse_content_type(request.headers.get("content-type"))
+        """``/invocations``: the one model served, else the one header ``X-Seaway-Model`` names."""
+        chosen = request.headers.get(MODEL_HEADER)
+        if chosen is not None:
+            try:
+                return await score(request, chosen.strip(), None)
+            except NotFoundError as exc:
+                raise NotFoundError(f"header X-Seaway-Model: {exc}") from None
         await plane.settled()  # a worker still loading at start-up: wait for its models
-        names = sorted({m.name for m in plane.models})
+        names = plane.names
         if len(names) != 1:
             raise InvalidInputError(
-                f"/invocations needs exactly one served model; this server serves "
-                f"{names or 'none'}: use /v2/models/NAME/infer"
+                f"/invocations on a server with {'several models' if names else 'no model'} "
+                f"needs the header X-Seaway-Model naming the model to score with (served: "
+                f"{listed(names) if names else 'none'}), or the path /v2/models/NAME/invocations"
             )
-        model = plane.get(names[0])
-        request.scope["seaway.labels"] = (model.name, model.version)
+        return await score(request, names[0], None)
+
+    async def model_invocations(request: Request) -> Response:
+        """``/v2/models/{name}[/versions/{v}]/invocations``: MLflow scoring by one model."""
+        name, version = _model(request)
+        return await score(request, name, version)
+
+    async def score(request: Request, name: str, version: str | None) -> Response:
+        kind = mlflow_scoring.parse_content_type(request.headers.get("content-type"))
+        model = await plane.route(name, version)  # unknown: 404 before the body
+        request.scope["seaway.labels"] = (name, model.version)
         signature = model.signature
         types = {s.name: s.datatype for s in signature.inputs} if signature else None
         scoring = mlflow_scoring.decode_invocations(await body_of(request), kind, types)
         # params.method: what predict gives (as V2 infer answers by default), or predict_proba
         wanted = model.outputs_for_method(scoring.method)
-        served, outputs = await plane.predict_native(model.name, None, scoring.data, wanted)
-        request.scope["seaway.labels"] = (served.name, served.version)
+        served, outputs = await plane.predict_native(name, version, scoring.data, wanted)
+        request.scope["seaway.labels"] = (name, served.version)
         # MLflow's body has no room for it: the version that answered goes in a header
-        headers = {"x-model-name": served.name, "x-model-version": served.version}
+        headers = {
+            "x-model-name": name,
+            "x-model-version": served.version,
+            VERSION_HEADER: served.version,
+        }
         return Response(
             mlflow_scoring.encode_predictions(outputs), headers=headers, media_type=JSON
         )
@@ -223,6 +292,7 @@ def create_app(
         async def guarded(request: Request) -> Response:
             started = time.perf_counter()
             rid, token = steps.enter(request.headers.get("x-request-id"))
+            held = request_context.headers.set(request.scope["headers"])
             span = _span(steps, request, rid) if traced else None
             try:
                 steps.authorize(request.headers.get("authorization"), scope)
@@ -241,6 +311,7 @@ def create_app(
                     span.fail(exc)
             finally:
                 logs.request_id.reset(token)
+                request_context.headers.reset(held)
                 if span is not None:
                     span.leave()
             response.headers["x-request-id"] = rid
@@ -275,6 +346,17 @@ def create_app(
         Route(
             "/v2/models/{name}/versions/{version}/feedback",
             guard(model_feedback, predict),
+            methods=["POST"],
+        ),
+        Route("/v2/models/{name}/outcome", guard(model_outcome, predict), methods=["POST"]),
+        Route(
+            "/v2/models/{name}/invocations",
+            guard(model_invocations, predict, "mlflow"),
+            methods=["POST"],
+        ),
+        Route(
+            "/v2/models/{name}/versions/{version}/invocations",
+            guard(model_invocations, predict, "mlflow"),
             methods=["POST"],
         ),
         Route("/v2/repository/index", guard(repository_index, admin), methods=["POST"]),
@@ -345,9 +427,10 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 
 def _served(plane: DataPlane) -> list[ServedModelDoc]:
-    """Each served model's default version, for the API description."""
+    """Each served model's default version (a deployment's primary arm), for the API
+    description."""
     docs = []
-    for name in sorted({m.name for m in plane.models}):
+    for name in plane.names:
         try:
             model = plane.get(name)
         except NotFoundError:  # unloaded since the list was taken
@@ -357,6 +440,12 @@ def _served(plane: DataPlane) -> list[ServedModelDoc]:
         columns = signature is not None and signature.input_format == "dataframe"
         docs.append(ServedModelDoc(name, model.version, meta.inputs, meta.outputs, columns))
     return docs
+
+
+def _label_arms(route: DeploymentRoute, items: list[FeedbackItem]) -> int:
+    """Count true labels for the arms that answered their requests; how many matched one."""
+    recorder = route.recorder
+    return sum(recorder.observe_label(i.request_id, i.row, i.label) for i in items)
 
 
 def _model(request: Request) -> tuple[str, str | None]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from seaway.errors import InvalidInputError, NotFoundError, quoted
 from seaway.protocol import rest
-from seaway.serving import logs
+from seaway.serving import logs, request_context
 from seaway.serving.auth import Scope
 from seaway.serving.dataplane import DataPlane
 from seaway.serving.http.body import ClientDisconnected, read_body
@@ -40,6 +40,8 @@ _JSON = b"application/json"
 _ROUTE = "/v2/models/{name}/infer"
 _VERSIONED_ROUTE = "/v2/models/{name}/versions/{version}/infer"
 _BINARY = b"application/octet-stream"
+#: every answer names the version that answered (a deployment's arm) in this header too
+VERSION_HEADER = b"x-seaway-model-version"
 #: Answers at least this long are compressed when the client accepts gzip or deflate.
 COMPRESS_FROM = 4096
 #: Answers at least this long are compressed off the event loop.
@@ -87,6 +89,7 @@ class InferEndpoint:
                 headers[key] = value.decode("latin-1")
         guard = self.guard
         rid, token = guard.enter(headers.get(b"x-request-id"))
+        held = request_context.headers.set(scope["headers"])  # a deployment's sticky header
         span = None if guard.tracing is None else _span(guard, scope["path"], version, rid, headers)
         labels: tuple[str, str] | None = None
         extra: list[tuple[bytes, bytes]] = []
@@ -120,9 +123,11 @@ class InferEndpoint:
                     body, model_name=name, model_version=version, header_length=header_length
                 )
             response = await self.plane.infer(decoded)
-            labels = (response.model_name, response.model_version or "")
+            served = response.model_version or ""
+            labels = (response.model_name, served)
             payload, json_length = rest.encode_infer_response(response, decoded)
             status = 200
+            extra.append((VERSION_HEADER, served.encode()))
             if json_length is not None:
                 content_type = _BINARY
                 extra.append((b"inference-header-content-length", str(json_length).encode()))
@@ -142,6 +147,7 @@ class InferEndpoint:
                 span.fail(exc)
         finally:
             logs.request_id.reset(token)
+            request_context.headers.reset(held)
             if span is not None:
                 span.leave()
         try:

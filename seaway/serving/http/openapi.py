@@ -173,8 +173,100 @@ def _infer(
                 },
             },
             "responses": {
-                "200": _json_response("inference result", _ref("InferResponse")),
+                "200": {
+                    **_json_response("inference result", _ref("InferResponse")),
+                    "headers": _VERSION_HEADER,
+                },
                 **_errors(400, 401, 403, 404, 413, 429, 503, 504),
+            },
+        }
+    }
+
+
+#: the response header every inference answer names its version in (a deployment's arm)
+_VERSION_HEADER = {
+    "X-Seaway-Model-Version": {
+        "description": "the version that answered (for a deployment: the arm it routed to)",
+        "schema": {"type": "string"},
+    }
+}
+_MODEL_HEADER = {
+    "name": "X-Seaway-Model",
+    "in": "header",
+    "required": False,
+    "description": "the model or deployment to score with; needed when the server serves several",
+    "schema": {"type": "string"},
+}
+
+
+def _invocations(parameters: list[dict[str, Any]], summary: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": parameters,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _ref("MlflowRequest")},
+                    "text/csv": {"schema": {"type": "string", "minLength": 1}},
+                },
+            },
+            "responses": {
+                "200": {
+                    **_json_response("predictions", {"type": "object"}),
+                    "headers": _VERSION_HEADER,
+                },
+                **_errors(400, 401, 403, 404, 413, 415, 503, schema="MlflowError"),
+            },
+        }
+    }
+
+
+_SCHEMAS["Outcome"] = {
+    "type": "object",
+    "description": "one outcome, of an answer (by its request id) or of a sticky key",
+    "required": ["value"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "description": "the answer's request id"},
+        "key": {"type": "string", "minLength": 1, "description": "an A/B test's sticky key"},
+        "value": {"type": ["number", "boolean"], "description": "1 a conversion, 0 none, ..."},
+    },
+    "oneOf": [{"required": ["id"]}, {"required": ["key"]}],
+}
+_SCHEMAS["OutcomeRequest"] = {
+    "type": "object",
+    "required": ["outcomes"],
+    "additionalProperties": False,
+    "properties": {
+        "outcomes": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": _ref("Outcome")}
+    },
+}
+
+
+def _outcome() -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": "Outcomes of a deployment's answers (an A/B test), counted for the version "
+            "that answered; ids this server does not remember come back as unmatched",
+            "parameters": [_NAME],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("OutcomeRequest")}},
+            },
+            "responses": {
+                "200": _json_response(
+                    "counted",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "model_name": {"type": "string"},
+                            "accepted": {"type": "integer"},
+                            "unmatched": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                ),
+                **_errors(400, 401, 403, 404, 413, 415),
             },
         }
     }
@@ -446,22 +538,18 @@ def openapi_spec(version: str, models: Sequence[ServedModelDoc] = ()) -> dict[st
             "/v2/repository/models/{name}/unload": _repository(
                 "Stop serving a model (in-flight requests finish)", False, 401, 403, 404
             ),
-            "/invocations": {
-                "post": {
-                    "summary": 'MLflow scoring protocol (JSON or CSV); answers {"predictions": ...}',
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": _ref("MlflowRequest")},
-                            "text/csv": {"schema": {"type": "string", "minLength": 1}},
-                        },
-                    },
-                    "responses": {
-                        "200": _json_response("predictions", {"type": "object"}),
-                        **_errors(400, 413, 415, 503, schema="MlflowError"),
-                    },
-                }
-            },
+            "/v2/models/{name}/outcome": _outcome(),
+            "/v2/models/{name}/invocations": _invocations(
+                [_NAME], 'MLflow scoring with one model or deployment; answers {"predictions": ...}'
+            ),
+            "/v2/models/{name}/versions/{version}/invocations": _invocations(
+                [_NAME, _VERSION], "MLflow scoring with one version of a model or deployment"
+            ),
+            "/invocations": _invocations(
+                [_MODEL_HEADER],
+                'MLflow scoring protocol (JSON or CSV); answers {"predictions": ...}; with '
+                "several models served, X-Seaway-Model names one",
+            ),
             "/ping": _get("MLflow/SageMaker health check", None, 503),
             "/health": _get("Health check (as /ping)", None, 503),
             "/version": _text("Seaway's version", "text/plain"),
