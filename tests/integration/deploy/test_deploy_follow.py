@@ -1,0 +1,69 @@
+"""``seaway.deploy.follow.follow_alias`` (issue 12, item 5): a deployment that names an alias
+follows its moves with a new revision: a switch, or a rollout from the version served now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seaway.deploy.apply import apply
+from seaway.deploy.follow import follow_alias
+from seaway.deploy.status import status
+from seaway.registry import Registry
+from seaway.types import RolloutAction
+
+FOLLOWING: dict[str, Any] = {
+    "name": "fraud-prod",
+    "model": "fraud",
+    "routes": [{"version": "production"}],
+    "alias": "production",
+}
+
+
+def test_a_switch_follows_the_alias_at_once(fraud: Registry) -> None:
+    apply(fraud, {**FOLLOWING, "shadow": {"version": 3}})
+    assert follow_alias(fraud, "fraud-prod") is None  # it serves the alias's version already
+
+    fraud.set_alias("fraud", "production", 2)
+    revision = follow_alias(fraud, "fraud-prod", now=lambda: 10.0)
+    assert revision is not None and revision.revision == 2
+    assert revision.actor == "controller"
+    assert revision.message == "alias production moved to version 2: switched"
+    assert revision.spec["routes"] == [{"version": 2, "weight": 100.0}]
+    assert revision.spec["shadow"]["version"] == 3  # still a version that does not answer
+    assert follow_alias(fraud, "fraud-prod") is None
+
+    fraud.set_alias("fraud", "production", 3)  # the shadow's version now answers: no shadow
+    revision = follow_alias(fraud, "fraud-prod")
+    assert revision is not None and "shadow" not in revision.spec
+
+
+def test_a_canary_rolls_the_new_version_out_from_the_one_served(fraud: Registry) -> None:
+    template = {"steps": [{"weight": 10, "min_requests": 100}, {"weight": 100}]}
+    apply(fraud, {**FOLLOWING, "on_alias_change": "canary", "rollout_template": template})
+    fraud.set_alias("fraud", "production", 3)
+    revision = follow_alias(fraud, "fraud-prod", now=lambda: 10.0)
+    assert revision is not None
+    assert revision.spec["routes"] == [{"version": 1, "weight": 100.0}]
+    assert revision.spec["rollout"]["version"] == 3
+    assert [s["weight"] for s in revision.spec["rollout"]["steps"]] == [10.0, 100.0]
+    assert status(fraud, "fraud-prod").split.arms == (("1", 90.0), ("3", 10.0))
+    started = fraud.deployments.decisions("fraud-prod")[-1]
+    assert (started.actor, started.decision["action"]) == ("controller", RolloutAction.START)
+    assert follow_alias(fraud, "fraud-prod") is None  # the rollout is of the alias's version
+
+    # moved back to the stable version mid-rollout: a switch back, the rollout superseded
+    fraud.set_alias("fraud", "production", 1)
+    back = follow_alias(fraud, "fraud-prod", now=lambda: 20.0)
+    assert back is not None and back.spec["routes"] == [{"version": 1, "weight": 100.0}]
+    assert "rollout" not in back.spec and fraud.deployments.rollout("fraud-prod") is None
+    ended = fraud.deployments.decisions("fraud-prod")[-1]
+    assert ended.decision["action"] == RolloutAction.ABORT
+
+
+def test_nothing_to_follow(fraud: Registry) -> None:
+    apply(fraud, {"name": "plain", "model": "fraud", "routes": [{"version": 1}]})
+    assert follow_alias(fraud, "plain") is None
+    apply(fraud, FOLLOWING)
+    fraud.delete_alias("fraud", "production")
+    assert follow_alias(fraud, "fraud-prod") is None  # it keeps serving what it served
+    assert fraud.deployments.get("fraud-prod").revision == 1
