@@ -99,17 +99,23 @@ class DataPlane:
         self._table = RoutingTable(versions, chosen, routes)
 
     def replace(self, old: ServedModel, new: ServedModel) -> None:
-        """Put ``new`` where ``old`` is (same name and version), in one assignment; a table that
-        no longer holds ``old`` is left alone."""
+        """Put ``new`` where ``old`` is (same name and version; a model, a deployment's arm or
+        shadow), in one assignment; a table that no longer holds ``old`` is left alone."""
         table = self._table
-        by_version = table.versions.get(old.name, {})
-        if by_version.get(old.version) is not old:
+        versions = table.versions
+        by_version = versions.get(old.name, {})
+        if by_version.get(old.version) is old:
+            versions = {**versions, old.name: {**by_version, old.version: new}}
+        routes = table.deployments
+        if routes:  # a deployment's arm or shadow: its route again, with the same recorder
+            routes = {name: route.replacing(old, new) or route for name, route in routes.items()}
+            if all(routes[name] is route for name, route in table.deployments.items()):
+                routes = table.deployments
+        if versions is table.versions and routes is table.deployments:
             return
         if self.log_models is not None:
             self.log_models(new)
-        versions = dict(table.versions)
-        versions[old.name] = {**by_version, old.version: new}
-        self._table = RoutingTable(versions, table.default, table.deployments)
+        self._table = RoutingTable(versions, table.default, routes)
 
     @property
     def models(self) -> list[ServedModel]:

@@ -204,6 +204,27 @@ class DeploymentRoute:
         self.shadow_output = shadow.requested_outputs(())[0] if shadow is not None else ""
         self._input_column = _column_index(self.primary, sticky_input)
 
+    def replacing(self, old: ServedModel, new: ServedModel) -> DeploymentRoute | None:
+        """This route with ``new`` where ``old`` is (a failed pool's replacement), keeping its
+        recorder and random source; None when ``old`` is not one of its versions."""
+        arms = {v: new if m is old else m for v, m in self.arms.items()}
+        shadow = new if self.shadow is old else self.shadow
+        if shadow is self.shadow and all(arms[v] is m for v, m in self.arms.items()):
+            return None
+        return DeploymentRoute(
+            self.name,
+            model=self.model,
+            split=self.split,
+            arms=arms,
+            revision=self.revision,
+            sticky_header=self.sticky_header,
+            sticky_input=self.sticky_input,
+            shadow=shadow,
+            shadow_fraction=self.shadow_fraction,
+            recorder=self.recorder,
+            rng=self.rng,
+        )
+
     @property
     def models(self) -> list[ServedModel]:
         """Every version this route holds: its arms, then its shadow."""

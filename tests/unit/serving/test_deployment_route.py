@@ -272,3 +272,20 @@ def test_bad_route_settings_are_refused() -> None:
         Recorder(["3"], max_pending=0)
     with pytest.raises(InvalidInputError, match="sum to 100"):
         Split((("3", 90.0),))
+
+
+def test_a_replaced_version_is_replaced_in_its_deployments_too() -> None:
+    arms = {"3": FakeVersion("3"), "4": FakeVersion("4")}
+    shadow = FakeVersion("5")
+    route = _route({"3": 50, "4": 50}, arms=arms, shadow=shadow)
+    plane = _plane(route, models=[arms["3"]])
+    fresh, fresh_shadow = FakeVersion("3"), FakeVersion("5")
+    plane.replace(arms["3"], fresh)
+    plane.replace(shadow, fresh_shadow)
+    now = plane.deployment("fraud-prod")
+    assert now is not None and now is not route
+    assert now.arms == {"3": fresh, "4": arms["4"]} and now.shadow is fresh_shadow
+    assert now.recorder is route.recorder  # the counts of the revision go on
+    assert plane.get("fraud", "3") is fresh  # the plain model too
+    plane.replace(FakeVersion("7"), FakeVersion("7"))  # not served: nothing changes
+    assert plane.deployment("fraud-prod") is now
