@@ -37,11 +37,12 @@ from seaway.monitoring.feedback import FeedbackItem, items_from_body
 from seaway.protocol import mlflow_scoring, rest
 from seaway.serving import logs, outcomes, request_context
 from seaway.serving.auth import Authenticator, Scope
-from seaway.serving.control import ModelRepository
+from seaway.serving.control import DeploymentAdmin, ModelRepository
 from seaway.serving.dataplane import DataPlane
 from seaway.serving.deployment_route import DeploymentRoute
 from seaway.serving.feedback import FeedbackWriter
 from seaway.serving.http.body import ClientDisconnected, read_body
+from seaway.serving.http.deployments import deployment_routes
 from seaway.serving.http.guard import Guard
 from seaway.serving.http.infer import InferEndpoint, infer_target
 from seaway.serving.http.openapi import ServedModelDoc, docs_asset, docs_page, openapi_spec
@@ -78,16 +79,18 @@ def create_app(
     metrics: Metrics | None = None,
     tracing: Tracing | None = None,
     feedback: FeedbackWriter | None = None,
+    deployments: DeploymentAdmin | None = None,
 ) -> SeawayApp:
     """``tracing``: server spans for the inference routes (V2 infer, ``/invocations``);
-    ``feedback``: where ``POST /v2/models/{name}/feedback`` stores true labels (None: off)."""
+    ``feedback``: where ``POST /v2/models/{name}/feedback`` stores true labels (None: off);
+    ``deployments``: the admin API of deployments (``http/deployments.py``; None: off)."""
     options = options or HttpOptions()
 
-    async def body_of(request: Request) -> bytes:
+    async def body_of(request: Request, limit: int | None = None) -> bytes:
         headers = request.headers
         return await read_body(
             request.receive,
-            options.max_body_bytes,
+            options.max_body_bytes if limit is None else min(limit, options.max_body_bytes),
             headers.get("content-length"),
             headers.get("content-encoding"),
         )
@@ -147,13 +150,7 @@ def create_app(
                 f"{quoted(name)} is a model, not a deployment: outcomes are counted per version "
                 "of a deployment (an A/B test); post them to /v2/models/DEPLOYMENT/outcome"
             )
-        headers = request.headers
-        body = await read_body(
-            request.receive,
-            min(options.max_body_bytes, outcomes.MAX_BODY_BYTES),
-            headers.get("content-length"),
-            headers.get("content-encoding"),
-        )
+        body = await body_of(request, outcomes.MAX_BODY_BYTES)
         items = outcomes.outcomes_from_body(
             _json_object(body), deployment=name, sticky=route.sticky
         )
@@ -295,7 +292,10 @@ def create_app(
             held = request_context.headers.set(request.scope["headers"])
             span = _span(steps, request, rid) if traced else None
             try:
-                steps.authorize(request.headers.get("authorization"), scope)
+                # the key, for the admin API's record of who changed what
+                request.scope["seaway.key"] = steps.authorize(
+                    request.headers.get("authorization"), scope
+                )
                 response = await handler(request)
             except ClientDisconnected as exc:
                 if span is not None:
@@ -374,6 +374,7 @@ def create_app(
         Route("/openapi.json", guard(openapi, None), methods=["GET"]),
         Route("/docs", guard(docs, None), methods=["GET"]),
         Route("/docs/{asset}", guard(docs_file, None), methods=["GET"]),
+        *deployment_routes(deployments, lambda handler: guard(handler, admin), body_of),
     ]
     router = Starlette(routes=routes)
     router.add_exception_handler(404, _not_found)

@@ -18,6 +18,7 @@ import time
 from contextvars import Token
 from typing import TYPE_CHECKING
 
+from seaway.apikeys import ApiKey
 from seaway.errors import SeawayError
 from seaway.protocol import mlflow_scoring, rest
 from seaway.serving import logs
@@ -58,11 +59,12 @@ class Guard:
         rid = logs.new_request_id(given_id)
         return rid, logs.request_id.set(rid)
 
-    def authorize(self, authorization: str | None, scope: Scope | None) -> None:
+    def authorize(self, authorization: str | None, scope: Scope | None) -> ApiKey | None:
         """Raise ``AuthenticationError``/``PermissionDeniedError`` unless the key may do
-        ``scope`` (None: a route open to all, such as health probes)."""
+        ``scope`` (None: a route open to all, such as health probes); the key, with auth on."""
         if self.authenticator is not None and scope is not None:
-            self.authenticator.check(authorization, scope)
+            return self.authenticator.check(authorization, scope)
+        return None
 
     @staticmethod
     def failure(

@@ -16,141 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from seaway.protocol.types import TensorMetadata
-
-_DATATYPE: dict[str, Any] = {
-    "type": "string",
-    "enum": [
-        "BOOL",
-        "UINT8",
-        "UINT16",
-        "UINT32",
-        "UINT64",
-        "INT8",
-        "INT16",
-        "INT32",
-        "INT64",
-        "FP16",
-        "FP32",
-        "FP64",
-        "BYTES",
-    ],
-}
-_TENSOR = {
-    "type": "object",
-    "required": ["name", "shape", "datatype"],
-    "properties": {
-        "name": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "datatype": _DATATYPE,
-        "parameters": {"type": "object"},
-        "data": {"description": "row-major values, nested or flat", "type": "array", "items": {}},
-    },
-}
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
-_SCHEMAS: dict[str, Any] = {
-    "Tensor": _TENSOR,
-    "InferRequest": {
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
-            "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
-            "outputs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
-                },
-            },
-        },
-    },
-    "InferResponse": {
-        "type": "object",
-        "properties": {
-            "model_name": {"type": "string"},
-            "model_version": {"type": "string"},
-            "id": {"type": "string"},
-            "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
-        },
-    },
-    "Error": _ERROR,
-    "MlflowRequest": {
-        "type": "object",
-        "description": "exactly one of dataframe_split, dataframe_records, instances, inputs",
-        "properties": {
-            "dataframe_split": {
-                "type": "object",
-                "required": ["data"],
-                "properties": {
-                    "columns": {"type": "array", "items": {"type": "string"}},
-                    "data": {"type": "array", "items": {"type": "array"}},
-                },
-            },
-            "dataframe_records": {"type": "array", "minItems": 1, "items": {"type": "object"}},
-            "instances": {"type": "array", "minItems": 1, "items": {}},
-            "inputs": {},
-            "params": {"type": "object", "maxProperties": 0},
-        },
-        "additionalProperties": False,
-        "oneOf": [
-            {"required": [key]}
-            for key in ("dataframe_split", "dataframe_records", "instances", "inputs")
-        ],
-    },
-    "MlflowError": {
-        "type": "object",
-        "required": ["error_code", "message"],
-        "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
-    },
-}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"description": description}
-    if schema is not None:
-        body["content"] = {"application/json": {"schema": schema}}
-    return body
-
-
-def _errors(*codes: int, schema: str = "Error") -> dict[str, Any]:
-    reasons = {
-        400: "invalid request",
-        401: "no valid API key (--auth)",
-        403: "the API key's scope does not allow this call",
-        404: "unknown model or version",
-        413: "body too large",
-        415: "unsupported media type",
-        429: "queue full: retry after Retry-After seconds",
-        503: "model not available",
-        504: "deadline exceeded",
-    }
-    return {str(code): _json_response(reasons[code], _ref(schema)) for code in codes}
-
-
-def _get(summary: str, schema: dict[str, Any] | None = None, *codes: int) -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": summary,
-            "responses": {"200": _json_response("OK", schema), **_errors(*codes)},
-        }
-    }
-
-
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-_HEADER_LENGTH = {
-    "name": "Inference-Header-Content-Length",
-    "in": "header",
-    "required": False,
-    "description": "binary tensor extension: the byte length of the JSON header that starts the body",
-    "schema": {"type": "integer", "minimum": 0},
-}
+from seaway.serving.http.openapi_deployments import DEPLOYMENT_PATHS, SCORING_PATHS
+from seaway.serving.http.openapi_parts import DATATYPE as _DATATYPE
+from seaway.serving.http.openapi_parts import HEADER_LENGTH as _HEADER_LENGTH
+from seaway.serving.http.openapi_parts import NAME as _NAME
+from seaway.serving.http.openapi_parts import SCHEMAS as _SCHEMAS
+from seaway.serving.http.openapi_parts import VERSION as _VERSION
+from seaway.serving.http.openapi_parts import VERSION_HEADER as _VERSION_HEADER
+from seaway.serving.http.openapi_parts import errors as _errors
+from seaway.serving.http.openapi_parts import get as _get
+from seaway.serving.http.openapi_parts import json_response as _json_response
+from seaway.serving.http.openapi_parts import ref as _ref
 
 
 def _infer(
@@ -178,95 +54,6 @@ def _infer(
                     "headers": _VERSION_HEADER,
                 },
                 **_errors(400, 401, 403, 404, 413, 429, 503, 504),
-            },
-        }
-    }
-
-
-#: the response header every inference answer names its version in (a deployment's arm)
-_VERSION_HEADER = {
-    "X-Seaway-Model-Version": {
-        "description": "the version that answered (for a deployment: the arm it routed to)",
-        "schema": {"type": "string"},
-    }
-}
-_MODEL_HEADER = {
-    "name": "X-Seaway-Model",
-    "in": "header",
-    "required": False,
-    "description": "the model or deployment to score with; needed when the server serves several",
-    "schema": {"type": "string"},
-}
-
-
-def _invocations(parameters: list[dict[str, Any]], summary: str) -> dict[str, Any]:
-    return {
-        "post": {
-            "summary": summary,
-            "parameters": parameters,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": _ref("MlflowRequest")},
-                    "text/csv": {"schema": {"type": "string", "minLength": 1}},
-                },
-            },
-            "responses": {
-                "200": {
-                    **_json_response("predictions", {"type": "object"}),
-                    "headers": _VERSION_HEADER,
-                },
-                **_errors(400, 401, 403, 404, 413, 415, 503, schema="MlflowError"),
-            },
-        }
-    }
-
-
-_SCHEMAS["Outcome"] = {
-    "type": "object",
-    "description": "one outcome, of an answer (by its request id) or of a sticky key",
-    "required": ["value"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string", "minLength": 1, "description": "the answer's request id"},
-        "key": {"type": "string", "minLength": 1, "description": "an A/B test's sticky key"},
-        "value": {"type": ["number", "boolean"], "description": "1 a conversion, 0 none, ..."},
-    },
-    "oneOf": [{"required": ["id"]}, {"required": ["key"]}],
-}
-_SCHEMAS["OutcomeRequest"] = {
-    "type": "object",
-    "required": ["outcomes"],
-    "additionalProperties": False,
-    "properties": {
-        "outcomes": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": _ref("Outcome")}
-    },
-}
-
-
-def _outcome() -> dict[str, Any]:
-    return {
-        "post": {
-            "summary": "Outcomes of a deployment's answers (an A/B test), counted for the version "
-            "that answered; ids this server does not remember come back as unmatched",
-            "parameters": [_NAME],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("OutcomeRequest")}},
-            },
-            "responses": {
-                "200": _json_response(
-                    "counted",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "model_name": {"type": "string"},
-                            "accepted": {"type": "integer"},
-                            "unmatched": {"type": "array", "items": {"type": "string"}},
-                        },
-                    },
-                ),
-                **_errors(400, 401, 403, 404, 413, 415),
             },
         }
     }
@@ -538,24 +325,14 @@ def openapi_spec(version: str, models: Sequence[ServedModelDoc] = ()) -> dict[st
             "/v2/repository/models/{name}/unload": _repository(
                 "Stop serving a model (in-flight requests finish)", False, 401, 403, 404
             ),
-            "/v2/models/{name}/outcome": _outcome(),
-            "/v2/models/{name}/invocations": _invocations(
-                [_NAME], 'MLflow scoring with one model or deployment; answers {"predictions": ...}'
-            ),
-            "/v2/models/{name}/versions/{version}/invocations": _invocations(
-                [_NAME, _VERSION], "MLflow scoring with one version of a model or deployment"
-            ),
-            "/invocations": _invocations(
-                [_MODEL_HEADER],
-                'MLflow scoring protocol (JSON or CSV); answers {"predictions": ...}; with '
-                "several models served, X-Seaway-Model names one",
-            ),
+            **SCORING_PATHS,
             "/ping": _get("MLflow/SageMaker health check", None, 503),
             "/health": _get("Health check (as /ping)", None, 503),
             "/version": _text("Seaway's version", "text/plain"),
             "/metrics": _text("Prometheus metrics", "text/plain", 400),
             "/openapi.json": _get("This description", {"type": "object"}),
             "/docs": _text("This description, rendered (Swagger UI)", "text/html"),
+            **DEPLOYMENT_PATHS,
         },
         "components": {"schemas": schemas},
     }
