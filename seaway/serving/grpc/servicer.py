@@ -109,7 +109,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 model = self.plane.get(request.model_name, version)
             except NotFoundError:  # or a worker still loading it at start-up: wait (no 404)
                 model = await self.plane.route(request.model_name, version)
-            labels[:] = [model.name, model.version]
+            labels[:] = [request.model_name, model.version]  # a deployment: its name
             decoded = grpc_codec.decode_infer_request(request)
             response = await self.plane.infer(decoded)
             served = labels[1] = response.model_version or ""

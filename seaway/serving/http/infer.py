@@ -100,7 +100,7 @@ class InferEndpoint:
                 model = self.plane.get(name, version)
             except NotFoundError:  # or a worker still loading it at start-up: wait (no 404)
                 model = await self.plane.route(name, version)
-            labels = (model.name, model.version)
+            labels = (name, model.version)  # a deployment: its own name
             body = await read_body(
                 receive,
                 self.max_body_bytes,

@@ -206,3 +206,25 @@ def test_metadata_ready_and_model_list_of_a_deployment() -> None:
     assert ready.json() == {"name": "fraud-prod", "ready": True}
     assert listing.json() == {"models": ["fraud-prod", "other"]}
     assert pinned.json()["versions"] == ["4"]
+
+
+def test_metrics_count_a_deployments_requests_under_its_name_and_arm() -> None:
+    from seaway.serving.metrics import Metrics
+
+    metrics = Metrics()
+    plane = DataPlane()
+    route = DeploymentRoute(
+        "fraud-prod",
+        model="fraud",
+        split=Split((("3", 100.0),)),
+        arms={"3": FakeVersion("3", fails=True)},
+        rng=random.Random(5),
+    )
+    plane.publish([], deployments=[route])
+    app = create_app(plane, metrics=metrics)
+    failed = _post(app, "/v2/models/fraud-prod/infer", json=INFER)[0]
+    assert failed.status_code == 400
+    page = metrics.render().decode()
+    counted = [line for line in page.splitlines() if line.startswith("seaway_requests_total{")]
+    assert any('model="fraud-prod"' in line and 'version="3"' in line for line in counted), counted
+    assert not any('model="fraud"' in line for line in counted)
