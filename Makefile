@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Test processes (pytest-xdist); a file's tests stay together on one (its module fixtures are shared).
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck unit clean chromium
 
@@ -35,7 +37,7 @@ typecheck:
 	$(BIN)/mypy
 
 unit:
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .seaway .pytest_cache .mypy_cache .ruff_cache
