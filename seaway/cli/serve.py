@@ -142,6 +142,14 @@ def serve_command(
             help="Delete logged predictions older than this: 30d, 12h, 90m or never [30d]."
         ),
     ] = None,
+    deployment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deployment",
+            help="Serve this deployment of the registry by its name (repeat for more; '*': all "
+            "of them, new ones too). See seaway deploy.",
+        ),
+    ] = None,
     log_exclude: Annotated[
         str | None,
         typer.Option(help="Inputs never logged, comma-separated (added to each model's own)."),
@@ -195,6 +203,7 @@ def serve_command(
             else None,
             "log_proba": log_proba,
             "alert_interval": alert_interval,
+            "deployments": deployment,
         },
     )
     if settings.log_store is None:  # the home the CLI's --home and SEAWAY_HOME point at
@@ -207,6 +216,7 @@ def serve_command(
         or settings.scheduler
         or bool(settings.alerts)  # alert events are recorded there
         or any(is_model_uri(uri) for uri in settings.models)
+        or bool(settings.deployments)
     )
     with contextlib.ExitStack() as stack:
         registry: Registry | None = None

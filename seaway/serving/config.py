@@ -36,7 +36,7 @@ ENV_PREFIX = "SEAWAY_SERVE_"
 CONFIG_ENV = "SEAWAY_SERVE_CONFIG"
 _MAX_WORKERS = 64
 #: settings given as lists: in the environment, separated by commas or spaces
-_LISTS = ("models", "log_exclude")
+_LISTS = ("models", "deployments", "log_exclude")
 
 
 class ModelSettings(BaseModel):
@@ -53,6 +53,8 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     models: list[str] = Field(default_factory=list)
+    #: deployments served by name (``'*'``: every deployment in the registry); docs/deployments.md
+    deployments: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     grpc: bool = True
@@ -166,9 +168,10 @@ class ServeConfig(BaseModel):
                 f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(f"invalid serve settings: {problems}") from exc
-        if not config.models:
+        if not config.models and not config.deployments:
             raise ConfigError(
-                "name at least one model to serve, e.g. seaway serve models:/fraud@production"
+                "name at least one model to serve, e.g. seaway serve models:/fraud@production, "
+                "or a deployment: seaway serve --deployment fraud"
             )
         if bool(config.ssl_certfile) != bool(config.ssl_keyfile):
             raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")

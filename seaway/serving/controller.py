@@ -18,6 +18,14 @@ tests decide when a retry is due); meanwhile it stays published and answers 503 
 The repository API (``load``/``unload``) edits the desired state and reconciles at once, retrying
 failed versions of that model at once. The same loop refreshes the API keys for :mod:`auth`, and
 watches the registry itself (:mod:`registry_watch`): an outage is logged once, not every poll.
+
+Deployments (``deployments``: names, or ``'*'`` for all) are followed the same way through a
+:class:`~seaway.serving.deployments.DeploymentFollower`: each reconcile reads their plans, loads
+every version a plan needs, and publishes their routes beside the plain models only once all of
+a plan's versions are running (the last route serves meanwhile). After each reconcile the
+follower leaves this process's counts in the registry and takes the decisions it holds the lease
+for (a rollout's next step, a moved alias); a decision that changed a deployment is followed at
+once, not a poll later.
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from seaway.errors import (
+    ConfigError,
     InvalidInputError,
     ModelLoadError,
     NotFoundError,
@@ -46,6 +55,8 @@ from seaway.runtime.pool import PoolState
 from seaway.serving import registry_watch
 from seaway.serving.auth import Authenticator
 from seaway.serving.dataplane import DataPlane
+from seaway.serving.deployment_route import DeploymentRoute
+from seaway.serving.deployments import DeploymentFollower, Plan, close_recorders
 from seaway.serving.metrics import Metrics
 from seaway.serving.model import ServedModel, ServingOptions
 
@@ -102,6 +113,8 @@ class Controller:
         retry_cap: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         model_factory: ModelFactory = ServedModel,
+        deployments: Sequence[str] = (),
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.plane = plane
         self.registry = registry
@@ -128,6 +141,13 @@ class Controller:
         self._folders: dict[str, Resolved] = {}
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
+        self.follower: DeploymentFollower | None = None
+        if deployments:
+            if registry is None:
+                raise ConfigError("serving deployments needs a registry, where they are kept")
+            self.follower = DeploymentFollower(
+                registry, deployments, poll_interval=poll_interval, clock=wall_clock
+            )
 
     # ---- desired state ---------------------------------------------------------------------------
 
@@ -136,6 +156,15 @@ class Controller:
         resolved = [await self._resolve(ref) for ref in references]
         for ref, item in zip(references, resolved, strict=True):
             self._wanted.setdefault(item.name, []).append(ref)
+        if self.follower is not None:
+            await asyncio.to_thread(self.follower.read)
+            self.follower.check_named()
+            clash = sorted(set(self.follower.plans) & set(self._wanted))
+            if clash:
+                raise ConfigError(
+                    f"{', '.join(clash)} is both a served model and a deployment; serve the "
+                    "deployment alone (it serves its model's versions)"
+                )
         await self.refresh_keys()
         async with self._lock:
             await self._reconcile(strict=True)
@@ -166,8 +195,30 @@ class Controller:
                 await self.refresh_keys()
                 async with self._lock:
                     await self._reconcile()
+                await self._follow_deployments()
         async with self._lock:
             await self._revive()
+
+    async def _follow_deployments(self) -> None:
+        """Leave this process's counts, take the decisions this server leads, and follow at
+        once what they changed."""
+        follower = self.follower
+        if follower is None:
+            return
+        try:
+            await asyncio.to_thread(follower.flush)
+            changed = await asyncio.to_thread(follower.drive)
+        except SeawayError as exc:
+            self._note("deployments", f"cannot follow deployments now: {exc}")
+            return
+        if changed:
+            async with self._lock:
+                await self._reconcile()
+
+    async def deployments_changed(self) -> None:
+        """The admin API changed a deployment: follow it now, not at the next poll."""
+        async with self._lock:
+            await self._reconcile()
 
     async def load(self, name: str, parameters: Mapping[str, Any]) -> None:
         """Repository API: serve ``name`` (a ``version`` or ``alias`` parameter picks which)."""
@@ -272,6 +323,20 @@ class Controller:
                 if item.floating:
                     defaults.setdefault(name, item.version)
 
+        plans = await self._deployment_plans(strict)
+        for item_plan in plans.values():
+            for version in item_plan.versions:
+                ref = f"models:/{item_plan.model}/{version}"
+                try:
+                    item = await self._resolve(ref)
+                except SeawayError as exc:
+                    if strict:
+                        raise
+                    self._note(ref, f"deployment {item_plan.name}: cannot resolve {ref}: {exc}")
+                    continue
+                self._problems.pop(ref, None)
+                desired.setdefault((item.name, item.version), item)
+
         to_start = [
             item
             for key, item in desired.items()
@@ -293,7 +358,15 @@ class Controller:
                 # something new failed: whatever served this model before keeps serving
                 serve.update({k: m for k, m in self._running.items() if k[0] == name})
         defaults = {name: version for name, version in defaults.items() if (name, version) in serve}
-        self.plane.publish(list(serve.values()), defaults)
+        plain = list(serve.values())
+        routes = self._deployment_routes(plans)
+        for route in routes.values():
+            serve.update({(m.name, m.version): m for m in route.models})
+        self.plane.publish(plain, defaults, list(routes.values()))
+        if self.follower is not None:
+            gone = self.follower.published(routes)
+            if gone:
+                asyncio.get_running_loop().create_task(close_recorders(gone))
         for key in [key for key in self._running if key not in serve]:
             self._items.pop(key, None)
             self._retire(self._running.pop(key))
@@ -303,6 +376,56 @@ class Controller:
             for key, value in self._failed.items()
             if key in desired or key[0] not in resolved_names
         }
+
+    async def _deployment_plans(self, strict: bool) -> dict[str, Plan]:
+        """The followed deployments' plans: read now, or the last ones while the registry is
+        away (``strict``, at start: any failure raises)."""
+        follower = self.follower
+        if follower is None:
+            return {}
+        try:
+            plans = await asyncio.to_thread(follower.read)
+        except SeawayError as exc:
+            if strict:
+                raise
+            self._note("deployments", f"cannot read the deployments, keeping the last: {exc}")
+            return dict(follower.plans)
+        self._problems.pop("deployments", None)
+        clash = {name for name in plans if name in self._wanted}
+        for name in sorted(clash):
+            self._note(
+                f"deployment:{name}",
+                f"deployment {name} has the name of a served model; it is not served here",
+            )
+        return {name: p for name, p in plans.items() if name not in clash}
+
+    def _deployment_routes(self, plans: Mapping[str, Plan]) -> dict[str, DeploymentRoute]:
+        """Routes of the plans whose versions all run; a plan still loading (or failing) keeps
+        its last route, so a new revision never sends a request to a version that is not warm."""
+        follower = self.follower
+        if follower is None:
+            return {}
+        routes: dict[str, DeploymentRoute] = {}
+        for name, item in plans.items():
+            missing = [v for v in item.versions if (item.model, v) not in self._running]
+            if not missing:
+                try:
+                    routes[name] = follower.build(item, self._running)
+                except SeawayError as exc:
+                    self._note(f"deployment:{name}", f"deployment {name}: {exc}")
+                else:
+                    self._problems.pop(f"deployment:{name}", None)
+                    continue
+            else:
+                self._note(
+                    f"deployment:{name}",
+                    f"deployment {name} revision {item.revision}: version(s) "
+                    f"{', '.join(missing)} of {item.model} not loaded; the last revision serves",
+                )
+            last = follower.routes.get(name)
+            if last is not None and all((m.name, m.version) in self._running for m in last.models):
+                routes[name] = last
+        return routes
 
     async def _start(self, item: Resolved) -> None:
         model = await self._load(item)

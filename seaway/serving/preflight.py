@@ -26,9 +26,21 @@ def check(config: ServeConfig, registry: Registry | None) -> None:
     ports; ``registry``: where ``models:/`` references are resolved (None when none is given)."""
     for ref in config.models:
         check_model(ref, registry)
+    check_deployments(config.deployments, registry)
     check_port(config.host, config.port, "--port")
     if config.grpc:
         check_port(config.host, config.grpc_port, "--grpc-port")
+
+
+def check_deployments(names: list[str], registry: Registry | None) -> None:
+    """Each deployment named (not ``'*'``) is in the registry."""
+    named = [name for name in names if name != "*"]
+    if not named:
+        return
+    if registry is None:  # pragma: no cover - the CLI opens one for any deployment
+        raise ConfigError("serving deployments needs a registry")
+    for name in named:
+        registry.deployments.get(name)  # NotFoundError names the known deployments
 
 
 def check_model(ref: str, registry: Registry | None) -> None:

@@ -41,6 +41,7 @@ from seaway.serving.auth import Authenticator
 from seaway.serving.config import ServeConfig
 from seaway.serving.controller import Controller
 from seaway.serving.dataplane import DataPlane
+from seaway.serving.deployment_admin import DeploymentAdminService
 from seaway.serving.feedback import FeedbackWriter
 from seaway.serving.grpc.servicer import InferenceServicer, add_to_server
 from seaway.serving.http.app import HttpOptions, create_app
@@ -161,6 +162,13 @@ async def serve(
         metrics=metrics,
         authenticator=authenticator,
         poll_interval=config.poll_interval,
+        deployments=config.deployments,
+    )
+    # the deployments admin API: on wherever there is a registry to keep them in
+    admin = (
+        DeploymentAdminService(registry, controller.deployments_changed, trusted=config.trusted)
+        if registry is not None
+        else None
     )
     app = create_app(
         plane,
@@ -170,6 +178,7 @@ async def serve(
         metrics=metrics,
         tracing=tracing,
         feedback=feedback,
+        deployments=admin,
     )
     http = _HttpServer(
         uvicorn.Config(
