@@ -263,11 +263,13 @@ class DeploymentFollower:
         new, decision = rollouts.decide(rollout, state, stats, self._clock())
         store = self.registry.deployments
         if decision.action is RolloutAction.HOLD:
-            if self._held.get(item.name) != decision.reason:
+            # a hold is logged when what holds it changes, not as its counts grow every poll
+            why = _without_numbers(decision.reason)
+            if self._held.get(item.name) != why:
                 store.record_decision(
                     item.name, item.revision, decision.to_json(), actor=self.actor
                 )
-                self._held[item.name] = decision.reason
+                self._held[item.name] = why
             return False
         self._held.pop(item.name, None)
         if decision.action in (RolloutAction.COMPLETE, RolloutAction.ROLLBACK):
