@@ -59,6 +59,7 @@ from seaway.serving.deployment_route import DeploymentRoute
 from seaway.serving.deployments import DeploymentFollower, Plan, close_recorders
 from seaway.serving.metrics import Metrics
 from seaway.serving.model import ServedModel, ServingOptions
+from seaway.serving.rollout_drift import log_drift
 
 log = logging.getLogger("seaway.serving.controller")
 
@@ -115,6 +116,7 @@ class Controller:
         model_factory: ModelFactory = ServedModel,
         deployments: Sequence[str] = (),
         wall_clock: Callable[[], float] = time.time,
+        log_root: str | None = None,
     ) -> None:
         self.plane = plane
         self.registry = registry
@@ -146,7 +148,11 @@ class Controller:
             if registry is None:
                 raise ConfigError("serving deployments needs a registry, where they are kept")
             self.follower = DeploymentFollower(
-                registry, deployments, poll_interval=poll_interval, clock=wall_clock
+                registry,
+                deployments,
+                poll_interval=poll_interval,
+                clock=wall_clock,
+                drift=log_drift(registry, log_root) if log_root is not None else None,
             )
 
     # ---- desired state ---------------------------------------------------------------------------

@@ -115,8 +115,11 @@ class DeploymentFollower:
         poll_interval: float = 2.0,
         server: str | None = None,
         clock: Callable[[], float] = time.time,
+        drift: Callable[[str, str, datetime], float | None] | None = None,
     ) -> None:
         self.registry = registry
+        #: the candidate's drift for a ``max_drift`` gate (``rollout_drift.py``; None: not known)
+        self._drift = drift
         self.names = list(dict.fromkeys(names))
         self.server = server or f"server-{uuid.uuid4().hex[:12]}"
         self.actor = f"controller:{self.server}"
@@ -260,7 +263,11 @@ class DeploymentFollower:
         if state is None or rollout is None or state.phase is not RolloutPhase.PROGRESSING:
             return False
         stats = self._stats(item)
-        new, decision = rollouts.decide(rollout, state, stats, self._clock())
+        drift = None
+        if rollout.gates.max_drift is not None and self._drift is not None:
+            since = datetime.fromtimestamp(state.step_started_at, UTC)
+            drift = self._drift(item.model, state.candidate, since)
+        new, decision = rollouts.decide(rollout, state, stats, self._clock(), drift=drift)
         store = self.registry.deployments
         if decision.action is RolloutAction.HOLD:
             # a hold is logged when what holds it changes, not as its counts grow every poll

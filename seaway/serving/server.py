@@ -163,6 +163,7 @@ async def serve(
         authenticator=authenticator,
         poll_interval=config.poll_interval,
         deployments=config.deployments,
+        log_root=prediction_log.config.root,
     )
     # the deployments admin API: on wherever there is a registry to keep them in
     admin = (

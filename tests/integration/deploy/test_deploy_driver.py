@@ -134,3 +134,43 @@ def test_a_rollout_of_an_earlier_revision_does_not_steer_the_current_one(
     assert item.rollout is None
     assert item.split.arms == (("1", 100.0),)
     assert item.versions == ("1", "2")  # the candidate stays loaded, warm for its first step
+
+
+def test_the_drift_gate_holds_without_a_measure_and_rolls_back_over_its_limit(
+    fraud: Registry,
+) -> None:
+    clock = Clock(5_000_000.0)
+    spec = {
+        **ROLLOUT,
+        "rollout": {**ROLLOUT["rollout"], "gates": {"max_drift": 0.2, "min_samples": 50}},
+    }  # type: ignore[dict-item]
+    revision = deploy.apply(fraud, spec, actor="user:test", now=clock).revision
+    assert revision is not None
+    measured: list[tuple[str, str]] = []
+    scores: list[float | None] = [None, 0.05, 0.6]
+
+    def drift(model: str, version: str, since: object) -> float | None:
+        measured.append((model, version))
+        return scores.pop(0)
+
+    follower = DeploymentFollower(
+        fraud, ["fraud-prod"], poll_interval=1, server="a", clock=clock, drift=drift
+    )
+    follower.read()
+    leave(fraud, "a", revision.revision, counts(500), counts(60))
+    clock.now += 61
+    assert follower.drive() is False  # nothing logged yet: insufficient data holds
+    assert "drift needs the prediction log" in decisions_reasons(fraud)[-1]
+    assert follower.drive() is True  # 0.05: within 0.2, so the rollout advances
+    follower.read()
+    leave(fraud, "a", revision.revision, counts(600), counts(120))
+    clock.now += 61
+    assert follower.drive() is True  # 0.6: over 0.2, rolled back
+    last = fraud.deployments.decisions("fraud-prod")[-1].decision
+    assert last["action"] == RolloutAction.ROLLBACK
+    assert "drift" in last["reason"]
+    assert measured == [("fraud", "2")] * 3
+
+
+def decisions_reasons(registry: Registry) -> list[str]:
+    return [d.decision["reason"] for d in registry.deployments.decisions("fraud-prod")]
