@@ -70,6 +70,9 @@ class ServeConfig(BaseModel):
     max_body_size: int = Field(default=64 * 1024 * 1024, ge=1024)
     trusted: bool = False
     poll_interval: float = Field(default=2.0, ge=0)
+    #: how long a server's lease on a deployment's decisions lasts unrenewed, so how soon another
+    #: server takes over from one that died (None: 3 poll intervals, at least 10 s)
+    lease_seconds: float | None = Field(default=None, gt=0)
     auth: bool = False
     rate_limit: float | None = Field(default=None, gt=0)
     ssl_certfile: str | None = None
@@ -172,6 +175,13 @@ class ServeConfig(BaseModel):
             raise ConfigError(
                 "name at least one model to serve, e.g. seaway serve models:/fraud@production, "
                 "or a deployment: seaway serve --deployment fraud"
+            )
+        lease = config.lease_seconds
+        if lease is not None and config.poll_interval > 0 and lease < 2 * config.poll_interval:
+            raise ConfigError(
+                f"lease_seconds ({lease:g}) must be at least twice poll_interval "
+                f"({config.poll_interval:g}): a server renews its leases once per poll, and would "
+                "lose them between polls"
             )
         if bool(config.ssl_certfile) != bool(config.ssl_keyfile):
             raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")

@@ -117,6 +117,7 @@ class Controller:
         deployments: Sequence[str] = (),
         wall_clock: Callable[[], float] = time.time,
         log_root: str | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         self.plane = plane
         self.registry = registry
@@ -151,6 +152,7 @@ class Controller:
                 registry,
                 deployments,
                 poll_interval=poll_interval,
+                lease_seconds=lease_seconds,
                 clock=wall_clock,
                 drift=log_drift(registry, log_root) if log_root is not None else None,
             )
@@ -165,6 +167,12 @@ class Controller:
         if self.follower is not None:
             await asyncio.to_thread(self.follower.read)
             self.follower.check_named()
+            log.info(
+                "following deployment(s) %s as %s (its decisions are recorded as %s)",
+                ", ".join(self.follower.names),
+                self.follower.server,
+                self.follower.actor,
+            )
             clash = sorted(set(self.follower.plans) & set(self._wanted))
             if clash:
                 raise ConfigError(
@@ -298,12 +306,18 @@ class Controller:
         self.authenticator.update(keys)
 
     async def stop(self) -> None:
-        """Drain and stop every version, serving or retiring."""
+        """Drain and stop every version, serving or retiring; then leave the deployments' last
+        counts in the registry and hand back their leases (``DeploymentFollower.close``)."""
         running, self._running = list(self._running.values()), {}
         await asyncio.gather(*(m.stop(drain=True) for m in running), return_exceptions=True)
         for task in list(self._retiring):
             with contextlib.suppress(Exception):
                 await task
+        if self.follower is not None:
+            try:
+                await asyncio.to_thread(self.follower.close)
+            except Exception as exc:  # stopping goes on whatever the registry says
+                log.warning("could not leave the deployments' last counts in the registry: %s", exc)
 
     # ---- reconciliation --------------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ class DeploymentFollower:
         names: Sequence[str],
         *,
         poll_interval: float = 2.0,
+        lease_seconds: float | None = None,
         server: str | None = None,
         clock: Callable[[], float] = time.time,
         drift: Callable[[str, str, datetime], float | None] | None = None,
@@ -123,7 +124,10 @@ class DeploymentFollower:
         self.names = list(dict.fromkeys(names))
         self.server = server or f"server-{uuid.uuid4().hex[:12]}"
         self.actor = f"controller:{self.server}"
-        self.lease_seconds = max(3 * poll_interval, 10.0)
+        #: how long a lease lasts unrenewed: a dead holder's decisions wait this long for another
+        self.lease_seconds = (
+            lease_seconds if lease_seconds is not None else max(3 * poll_interval, 10.0)
+        )
         self._clock = clock
         #: the plans read last, by deployment name
         self.plans: dict[str, Plan] = {}
@@ -135,6 +139,8 @@ class DeploymentFollower:
         self._flushed: dict[tuple[str, int], int] = {}
         #: the last hold reason recorded per deployment: a hold is logged when its reason changes
         self._held: dict[str, str] = {}
+        #: set once the server stops: it takes no more decisions
+        self._closed = False
 
     @property
     def follows_all(self) -> bool:
@@ -226,6 +232,8 @@ class DeploymentFollower:
         """Take the decisions this server holds the lease for; True when one changed a
         deployment (the caller reads the registry again at once)."""
         changed = False
+        if self._closed:
+            return changed
         for item in list(self.plans.values()):
             needs = item.spec.alias is not None or (
                 item.rollout is not None and item.rollout.phase is RolloutPhase.PROGRESSING
@@ -245,6 +253,15 @@ class DeploymentFollower:
             except SeawayError as exc:
                 log.error("deployment %s: cannot take its next decision: %s", item.name, exc)
         return changed
+
+    def close(self) -> None:
+        """A stopping server's last word: the counts of the requests it answered since the last
+        flush (a restart must not lose them), and its leases handed back, so that another server
+        takes over its decisions at once instead of when they expire."""
+        self._closed = True
+        self.flush()
+        for name in self.plans:
+            self.registry.deployments.release_lease(f"deployment:{name}", self.server)
 
     def _decide(self, item: Plan) -> bool:
         if item.spec.alias is not None:

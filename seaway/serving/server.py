@@ -164,6 +164,7 @@ async def serve(
         poll_interval=config.poll_interval,
         deployments=config.deployments,
         log_root=prediction_log.config.root,
+        lease_seconds=config.lease_seconds,
     )
     # the deployments admin API: on wherever there is a registry to keep them in
     admin = (

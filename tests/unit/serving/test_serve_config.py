@@ -52,6 +52,11 @@ def test_file_then_flags(tmp_path: Path) -> None:
         ("models: [a]\nssl_certfile: c.pem\n", {}, "both --ssl-certfile and --ssl-keyfile"),
         ("models: [a]\nport: 9000\ngrpc_port: 9000\n", {}, "--no-grpc"),
         ("models: [a]\nlog_format: xml\n", {}, "log_format"),
+        (
+            "models: [a]\nlease_seconds: 3\n",
+            {},
+            r"lease_seconds \(3\) .* twice poll_interval \(2\)",
+        ),
     ],
 )
 def test_bad_settings_name_the_problem(
