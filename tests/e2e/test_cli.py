@@ -166,6 +166,9 @@ def test_the_demo_runs(tmp_path: Path) -> None:
     assert "Registered models:/demo-fraud/1" in done.stdout
     assert "fraud:" in done.stdout and "probability:" in done.stdout
     assert "rows, columns ['id', 'predict', 'predict_proba_0', 'predict_proba_1'" in done.stdout
+    # the canary: version 2 on 10% of a deployment's traffic, and its results per version
+    assert "Traffic: 1:90 2:10" in done.stdout
+    assert "demo-fraud-live revision 1 (canary), 1 server(s)" in done.stdout
 
 
 def test_import_mlflow_records_the_folder_as_its_origin_not_training_data(
