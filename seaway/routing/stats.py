@@ -93,33 +93,46 @@ class ArmStats(Counters):
     def observe_outputs(self, values: np.ndarray[Any, Any]) -> None:
         """One answer's first output (its first column when 2-D): labels when the dtype is text,
         objects, booleans or integers, scores when it is floating point."""
+        if type(values) is np.ndarray and values.size == 1:  # one row: every request pays this
+            self._observe_one(values.dtype.kind, values.item())
+            return
         column = first_column(values)
         if column.size == 0:
             return
         kind = column.dtype.kind
-        if kind == "f":
+        if column.size == 1:
+            self._observe_one(kind, column.item())
+        elif kind == "f":
             numbers = column.astype(np.float64, copy=False)
-            if column.size == 1:
-                x = float(numbers[0])
-                if math.isfinite(x):
-                    self.score_n += 1
-                    self.score_sum += x
-                    self.score_sumsq += x * x
-                return
             numbers = numbers[np.isfinite(numbers)]
             self.score_n += int(numbers.size)
             self.score_sum += float(numbers.sum())
             self.score_sumsq += float(np.dot(numbers, numbers))
+        elif kind == "O":
+            for value in column.tolist():
+                add_label(self.labels, label_text(value), 1)
         elif kind in _LABEL_KINDS:
-            if column.size == 1:
-                add_label(self.labels, label_text(column[0].item()), 1)
-            elif kind == "O":
-                for value in column.tolist():
-                    add_label(self.labels, label_text(value), 1)
+            found, counts = np.unique(column, return_counts=True)
+            for value, count in zip(found.tolist(), counts.tolist(), strict=True):
+                add_label(self.labels, label_text(value), count)
+
+    def _observe_one(self, kind: str, value: Any) -> None:
+        """One value of dtype kind ``kind``, as a Python object (``ndarray.item()``: an object
+        array's element as it is, where indexing then ``.item()`` would fail)."""
+        if kind == "f":
+            x = float(value)
+            if math.isfinite(x):
+                self.score_n += 1
+                self.score_sum += x
+                self.score_sumsq += x * x
+        elif kind in _LABEL_KINDS:
+            key = label_text(value)
+            labels = self.labels
+            count = labels.get(key)
+            if count is None:
+                add_label(labels, key, 1)
             else:
-                found, counts = np.unique(column, return_counts=True)
-                for value, count in zip(found.tolist(), counts.tolist(), strict=True):
-                    add_label(self.labels, label_text(value), count)
+                labels[key] = count + 1
 
     def observe_outcome(self, value: float) -> None:
         """An A/B outcome for one of this arm's answers (a conversion 0/1, revenue, ...)."""

@@ -154,6 +154,28 @@ def test_one_row_at_a_time_counts_as_a_batch_does() -> None:
     assert (single.score_n, single.score_sum, single.score_sumsq) == (3, 4.0, 6.5)
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        np.array(["cat", "dog", "cat"], dtype=object),  # sklearn's classes from a pandas column
+        np.array([b"cat", 3, 2.0], dtype=object),
+        np.array(["cat", "dog", "cat"]),
+        np.array([b"cat", b"dog"]),
+        np.array([True, False, True]),
+        np.array([7, 1, 7], dtype=np.uint8),
+        np.array([0.25, np.nan, 2.0], dtype=np.float32),
+    ],
+)
+def test_one_row_answers_of_any_kind_count_as_their_batch_does(rows: Any) -> None:
+    batch, single, nested = ArmStats(), ArmStats(), ArmStats()
+    batch.observe_outputs(rows)
+    for row in rows:
+        single.observe_outputs(np.array([row], dtype=rows.dtype))
+        nested.observe_outputs(np.array([[row]], dtype=rows.dtype))
+    assert single == batch and nested == batch
+    assert sum(batch.labels.values()) + batch.score_n == len(rows) - int(rows.dtype.kind == "f")
+
+
 def test_scores_give_mean_and_spread() -> None:
     arm = ArmStats()
     values = np.random.default_rng(0).normal(10, 2, 5000)
