@@ -20,6 +20,7 @@ marked not-run.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -185,10 +186,23 @@ def check_settings_file(text: str, folder: Path) -> None:
     assert settings.registry_url.startswith("postgresql+psycopg://")
 
 
+def check_deployment_spec(text: str, folder: Path) -> None:
+    """A spec is written to the file its first line names (``# canary.yaml``), where the page's
+    later commands read it, and must be a valid deployment spec."""
+    from seaway.routing.spec import load_spec
+
+    named = re.match(r"#\s*([\w.-]+\.ya?ml)\b", text)
+    assert named, f"a deployment spec block names its file on its first line: {text[:60]!r}"
+    path = folder / named.group(1)
+    path.write_text(text, encoding="utf-8")
+    load_spec(path)
+
+
 YAML_CHECKS: dict[str, Callable[[str, Path], None]] = {
     "docs/serving.md": check_serve_config,
     "docs/configuration.md": check_settings_file,
     "docs/monitoring.md": check_serve_config,
+    "docs/deployments.md": check_deployment_spec,
 }
 
 
