@@ -135,16 +135,20 @@ def show_decisions(records: list[DecisionRecord], *, title: str | None = None) -
             f"#{record.seq}  {when(record.at)}  {d.get('action', '?')}  by {record.actor}  "
             f"(revision {record.revision}, {where})"
         )
-        lines(str(d.get("reason", "")), indent=4)
+        reason = str(d.get("reason", ""))
+        lines(reason, indent=4)
         for gate in d.get("gates", []):
-            lines(_gate(gate), indent=6)
+            lines(_gate(gate, reason), indent=6)
 
 
-def _gate(gate: dict[str, Any]) -> str:
+def _gate(gate: dict[str, Any], reason: str = "") -> str:
+    """A gate's verdict, value and limit; its message too, unless the reason already says it."""
     value, limit = gate.get("value"), gate.get("threshold")
     shown = "-" if value is None else f"{value:.4g}"
     bound = "" if limit is None else f" (limit {limit:g})"
-    return f"{gate.get('name')}: {gate.get('verdict')}, {shown}{bound}; {gate.get('message', '')}"
+    message = str(gate.get("message", ""))
+    said = f"; {message}" if message and message not in reason else ""
+    return f"{gate.get('name')}: {gate.get('verdict')}, {shown}{bound}{said}"
 
 
 def show_results(r: DeploymentResults) -> None:

@@ -85,7 +85,9 @@ def serve_command(
     ] = None,
     poll_interval: Annotated[
         float | None,
-        typer.Option(help="Seconds between registry checks for moved aliases; 0 = never [2]."),
+        typer.Option(
+            help="Seconds between registry checks for moved aliases and deployments; 0 = never [2]."
+        ),
     ] = None,
     auth: Annotated[
         bool | None,
