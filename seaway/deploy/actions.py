@@ -129,9 +129,13 @@ def rollback(
             "revision to roll back to"
         )
     if target >= current.revision:
+        earlier = {
+            1: "none: it has no earlier revision",
+            2: "revision 1",
+        }.get(current.revision, f"an earlier revision (1 to {current.revision - 1})")
         raise InvalidInputError(
-            f"--to-revision {target}: deployment {name} is at revision {current.revision}; roll "
-            f"back to an earlier one (1 to {current.revision - 1})"
+            f"to_revision {target}: deployment {name} is at revision {current.revision}; it "
+            f"can roll back to {earlier}"
         )
     spec = DeploymentSpec.from_json(store.revision(name, target).spec)
     message = f"rollback to revision {target}"

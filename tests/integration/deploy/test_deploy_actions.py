@@ -124,7 +124,7 @@ def test_rollback_restores_an_earlier_revisions_spec_as_a_new_revision(fraud: Re
 
 @pytest.mark.parametrize(
     ("to_revision", "expected"),
-    [(2, "is at revision 2; roll back to an earlier one (1 to 1)"), (7, "is at revision 2")],
+    [(2, "is at revision 2; it can roll back to revision 1"), (7, "is at revision 2")],
 )
 def test_rollback_refuses_a_revision_that_is_not_earlier(
     fraud: Registry, to_revision: int, expected: str
@@ -133,6 +133,12 @@ def test_rollback_refuses_a_revision_that_is_not_earlier(
         apply(fraud, {"name": "fraud-prod", "model": "fraud", "routes": [{"version": version}]})
     with pytest.raises(InvalidInputError, match=re.escape(expected)):
         actions.rollback(fraud, "fraud-prod", to_revision=to_revision)
+
+
+def test_rollback_past_the_only_revision_says_there_is_none(fraud: Registry) -> None:
+    apply(fraud, {"name": "fraud-prod", "model": "fraud", "routes": [{"version": 1}]})
+    with pytest.raises(InvalidInputError, match="it has no earlier revision"):
+        actions.rollback(fraud, "fraud-prod", to_revision=5)
 
 
 def test_rollback_needs_an_earlier_revision(fraud: Registry) -> None:
