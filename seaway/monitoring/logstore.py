@@ -4,6 +4,7 @@ The layout is a contract every monitoring command reads (docs/monitoring.md, "Pr
 
     <root>/model=<name>/version=<version>/date=<YYYY-MM-DD>/part-<utc time>-<uuid>.parquet
                                                           /_summary-<part stem>.json
+                                                          /_compacted-<part stem>.json
                                          /_writer-<writer id>.json
 
 ``root`` is a local folder or any fsspec URL (``s3://bucket/predictions``); by default
@@ -12,6 +13,8 @@ pyarrow's hive partitioning decodes them. A part file is committed atomically: o
 it is written under a name starting with "." and renamed; elsewhere it is one PUT. Readers (this
 module, pyarrow.dataset, DuckDB, Spark) skip names starting with "." or "_", so they never see a
 file being written, nor the window summaries and writer counters kept beside the parts.
+Compaction (``compact.py``) merges an hour's small parts into one and leaves a manifest of what
+it replaces; listing resolves each folder (``logfolder.py``) so that no row is read twice.
 
 Reading prunes by the date partitions first, then by the time a part was written (rows are
 never later than their part), then filters rows by their own ``time``.
@@ -25,7 +28,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from seaway.errors import ArtifactStoreError
+from seaway.monitoring import logfolder
 from seaway.monitoring.durations import as_utc
 
 if TYPE_CHECKING:
@@ -101,11 +105,10 @@ def summary_name(part: str) -> str:
 
 
 def written_at(name: str) -> datetime | None:
-    """When a part (or its summary) was written, from its name; None for other names."""
-    base = name.rsplit("/", 1)[-1]
-    if base.startswith(SUMMARY_PREFIX):
-        base = base[len(SUMMARY_PREFIX) :].removesuffix(".json") + ".parquet"
-    match = _PART.match(base)
+    """When a part (or its summary, or its compaction manifest) was written, from its name; None
+    for other names."""
+    base = logfolder.part_of(name)
+    match = _PART.match(base) if base is not None else None
     if match is None:
         return None
     return datetime.strptime(match.group(1), _TIME_FORMAT).replace(tzinfo=UTC)
@@ -115,7 +118,7 @@ def commit(fs: Any, path: str, data: bytes) -> None:
     """Write ``data`` at ``path`` so that no reader sees part of it: on a local disk under a
     hidden name, then renamed (atomic on POSIX); on other stores in one PUT."""
     folder, name = path.rsplit("/", 1)
-    if _is_local(fs):
+    if is_local(fs):
         fs.makedirs(folder, exist_ok=True)
         hidden = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}"
         try:
@@ -130,7 +133,7 @@ def commit(fs: Any, path: str, data: bytes) -> None:
     fs.pipe_file(path, data)
 
 
-def _is_local(fs: Any) -> bool:
+def is_local(fs: Any) -> bool:
     protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     return "file" in protocol or "local" in protocol
 
@@ -153,7 +156,7 @@ def _listing(fs: Any, path: str) -> list[str]:
         return []
 
 
-def _values(fs: Any, path: str, key: str) -> list[tuple[str, str]]:
+def partitions(fs: Any, path: str, key: str) -> list[tuple[str, str]]:
     """The partition folders ``key=value`` under ``path``: (decoded value, folder path)."""
     found = []
     for child in _listing(fs, path):
@@ -179,10 +182,12 @@ def list_files(
     until = as_utc(until) if until is not None else None
     prefix = SUMMARY_PREFIX if summaries else PART_PREFIX
     found: list[LogFile] = []
-    for found_version, version_dir in _values(fs, f"{base}/{segment('model', model)}", "version"):
+    for found_version, version_dir in partitions(
+        fs, f"{base}/{segment('model', model)}", "version"
+    ):
         if version is not None and found_version != str(version):
             continue
-        for day_text, day_dir in _values(fs, version_dir, "date"):
+        for day_text, day_dir in partitions(fs, version_dir, "date"):
             try:
                 day = date.fromisoformat(day_text)
             except ValueError:
@@ -191,13 +196,28 @@ def list_files(
                 until is not None and day > until.date()
             ):
                 continue
-            for path in _listing(fs, day_dir):
+            paths = _listing(fs, day_dir)
+            read = _reader(fs, day_dir, paths, summaries=summaries)
+            for path in paths:
                 name = path.rsplit("/", 1)[-1]
                 written = written_at(name) if name.startswith(prefix) else None
                 if written is None or (since is not None and written < since):
                     continue  # a part written before the window holds no row of it
-                found.append(LogFile(path, model, found_version, day, written))
+                if read is None or read(name):
+                    found.append(LogFile(path, model, found_version, day, written))
     return sorted(found, key=lambda f: (f.written, f.path))
+
+
+def _reader(
+    fs: Any, folder: str, paths: list[str], *, summaries: bool
+) -> Callable[[str], bool] | None:
+    """Which of a folder's parts (or summaries) a reader reads, where compaction has been:
+    not those a compacted part replaces (``logfolder.py``). None: all of them."""
+    names = [path.rsplit("/", 1)[-1] for path in paths]
+    if not logfolder.has_manifests(names):
+        return None
+    seen = logfolder.view(fs, folder, names)
+    return seen.reads_summary if summaries else seen.parts.__contains__
 
 
 def read_log(
@@ -216,9 +236,13 @@ def read_log(
     prefix: ``output.*``), which is much faster than all of a wide log's columns."""
     import pandas as pd
 
-    files = list_files(model, version=version, since=since, until=until, root=root)
     fs, _ = open_store(root or default_root())
-    frame = _read_parts(fs, files, since, until, columns)
+    for attempt in range(2):  # a part deleted while read: compaction replaced it, list again
+        files = list_files(model, version=version, since=since, until=until, root=root)
+        frame, vanished = _read_parts(fs, files, since, until, columns)
+        if not vanished or attempt:
+            break
+        _relist(fs)
     if frame is None:
         return pd.DataFrame({"model": pd.Series(dtype=str), "version": pd.Series(dtype=str)})
     return frame
@@ -230,20 +254,23 @@ def _read_parts(
     since: datetime | None,
     until: datetime | None,
     columns: Sequence[str] | None,
-) -> pd.DataFrame | None:
-    """The rows of ``files`` in the window, aligned on the union of their columns."""
+) -> tuple[pd.DataFrame | None, bool]:
+    """The rows of ``files`` in the window, aligned on the union of their columns; and whether
+    a file was deleted before it could be read."""
     import pandas as pd
     import pyarrow as pa
 
     stamp = pa.timestamp("us", "UTC")
     low = pa.scalar(as_utc(since), stamp) if since is not None else None
     high = pa.scalar(as_utc(until), stamp) if until is not None else None
-    local = _is_local(fs)
+    local = is_local(fs)
     tables = []
+    vanished = False
     for file in files:
         try:
             table = _read_part(fs, file.path, columns, low, high, local=local)
-        except FileNotFoundError:  # swept meanwhile
+        except FileNotFoundError:  # swept or compacted meanwhile
+            vanished = True
             continue
         except (OSError, ValueError, pa.ArrowException) as exc:
             skipped(file.path, exc)
@@ -253,7 +280,7 @@ def _read_parts(
                 table = table.add_column(0, name, pa.array([value] * table.num_rows, pa.string()))
             tables.append(table)
     if not tables:
-        return None
+        return None, vanished
     try:
         merged = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
@@ -266,7 +293,13 @@ def _read_parts(
         frame = frame.sort_values(
             ["time", "row"] if "row" in frame.columns else "time", kind="stable"
         )
-    return frame.reset_index(drop=True)
+    return frame.reset_index(drop=True), vanished
+
+
+def _relist(fs: Any) -> None:
+    """Forget the listings fsspec may keep (object stores), so the next one is fresh."""
+    with contextlib.suppress(Exception):
+        fs.invalidate_cache()
 
 
 def _read_part(
@@ -327,17 +360,24 @@ def read_summaries(
 
     fs, _ = open_store(root or default_root())
     until_utc = as_utc(until) if until is not None else None
-    found = []
-    files = list_files(model, version=version, since=since, until=until, root=root, summaries=True)
-    for file in files:
-        if until_utc is not None and file.written >= until_utc:
-            continue
-        try:
-            found.append(WindowSummary.from_json(fs.cat_file(file.path)))
-        except FileNotFoundError:  # swept meanwhile
-            continue
-        except (OSError, ValueError) as exc:  # InvalidInputError is a ValueError
-            skipped(file.path, exc)
+    for attempt in range(2):  # a summary deleted while read: compaction replaced it, list again
+        found = []
+        vanished = False
+        files = list_files(
+            model, version=version, since=since, until=until, root=root, summaries=True
+        )
+        for file in files:
+            if until_utc is not None and file.written >= until_utc:
+                continue
+            try:
+                found.append(WindowSummary.from_json(fs.cat_file(file.path)))
+            except FileNotFoundError:  # swept or compacted meanwhile
+                vanished = True
+            except (OSError, ValueError) as exc:  # InvalidInputError is a ValueError
+                skipped(file.path, exc)
+        if not vanished or attempt:
+            break
+        _relist(fs)
     return found
 
 
@@ -376,7 +416,9 @@ def writer_stats(
     ``requests``, ``rows``, ``dropped``, ``write_errors``, ``failed_rows``, ``writers``."""
     fs, base = open_store(root or default_root())
     totals: dict[str, int] = {"writers": 0}
-    for found_version, version_dir in _values(fs, f"{base}/{segment('model', model)}", "version"):
+    for found_version, version_dir in partitions(
+        fs, f"{base}/{segment('model', model)}", "version"
+    ):
         if version is not None and found_version != str(version):
             continue
         for path in _listing(fs, version_dir):
@@ -396,7 +438,7 @@ def writer_stats(
 def versions(model: str, *, root: str | None = None) -> list[str]:
     """The versions of ``model`` that have a log."""
     fs, base = open_store(root or default_root())
-    return [value for value, _ in _values(fs, f"{base}/{segment('model', model)}", "version")]
+    return [value for value, _ in partitions(fs, f"{base}/{segment('model', model)}", "version")]
 
 
 def sweep(root: str, models: Iterable[str], older_than: datetime) -> int:
@@ -408,8 +450,8 @@ def sweep(root: str, models: Iterable[str], older_than: datetime) -> int:
     cutoff = as_utc(older_than)
     deleted = 0
     for model in models:
-        for _, version_dir in _values(fs, f"{base}/{segment('model', model)}", "version"):
-            for day_text, day_dir in _values(fs, version_dir, "date"):
+        for _, version_dir in partitions(fs, f"{base}/{segment('model', model)}", "version"):
+            for day_text, day_dir in partitions(fs, version_dir, "date"):
                 try:
                     day = date.fromisoformat(day_text)
                 except ValueError:
@@ -417,10 +459,9 @@ def sweep(root: str, models: Iterable[str], older_than: datetime) -> int:
                 if day < cutoff.date():
                     deleted += _remove(fs, day_dir, recursive=True)
                 elif day == cutoff.date():
-                    for path in _listing(fs, day_dir):
-                        written = written_at(path)
-                        if written is not None and written < cutoff:
-                            deleted += _remove(fs, path)
+                    old = [p for p in _listing(fs, day_dir) if (written_at(p) or cutoff) < cutoff]
+                    for path in sorted(old, key=deletion_order):
+                        deleted += _remove(fs, path)
             for path in _listing(fs, version_dir):
                 if (
                     path.rsplit("/", 1)[-1].startswith(WRITER_PREFIX)
@@ -428,6 +469,13 @@ def sweep(root: str, models: Iterable[str], older_than: datetime) -> int:
                 ):
                     deleted += _remove(fs, path)
     return deleted
+
+
+def deletion_order(path: str) -> int:
+    """Parts, then summaries, then compaction manifests: a reader in between never reads a
+    replaced part beside the part that replaced it, nor the summary of an absent one."""
+    name = path.rsplit("/", 1)[-1]
+    return 0 if name.startswith(PART_PREFIX) else 1 if name.startswith(SUMMARY_PREFIX) else 2
 
 
 def _updated(fs: Any, path: str) -> datetime:

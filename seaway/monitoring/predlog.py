@@ -10,7 +10,8 @@ tables (``logtable.py``, where pyarrow is imported: a server that logs nothing n
 and commits Parquet parts into the layout of ``logstore.py``: when ``flush_rows`` rows wait, or
 the oldest has waited ``flush_seconds``. After each part, the model's window summary is written
 beside it when the model has a reference profile. Every ``sweep_seconds`` it deletes what is
-older than ``retention``. A write that fails is counted (rows lost, ``write_errors``) and logged
+older than ``retention``; every ``compact_seconds`` it merges the small parts of closed hours
+(``compact.py``), a bounded amount at a time. A write that fails is counted (rows lost, ``write_errors``) and logged
 once until writing works again; the server goes on. :meth:`PredictionLog.close` writes whatever
 is buffered: a clean stop loses nothing that was accepted.
 
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from seaway.monitoring import logstore
 
 if TYPE_CHECKING:
+    from seaway.monitoring.compact import CompactReport
     from seaway.monitoring.logtable import Meta, Part
     from seaway.packaging.profile import ReferenceProfile
 
@@ -61,6 +63,10 @@ class LogConfig:
     flush_rows: int = 10_000
     flush_seconds: float = 60.0
     sweep_seconds: float = 3600.0
+    #: how often the small parts of closed hours are merged (``compact.py``); None: never
+    compact_seconds: float | None = 300.0
+    #: hours merged in one round at most (a round also stops as soon as a flush is due)
+    compact_hours: int = 12
 
 
 class ModelLog:
@@ -243,6 +249,8 @@ class PredictionLog:
         self._said_no_arrow = False
         self._no_summary: set[ModelLog] = set()
         self._next_sweep = 0.0
+        self._next_compact = clock() + (config.compact_seconds or 0.0)
+        self._compact_failing = False
         self._store: tuple[Any, str] | None = None
 
     # ---- models -----------------------------------------------------------------------------
@@ -341,6 +349,10 @@ class PredictionLog:
         if self.config.retention is not None and now >= self._next_sweep:
             self._next_sweep = now + self.config.sweep_seconds
             self.sweep(now)
+        every = self.config.compact_seconds
+        if every is not None and now >= self._next_compact and not force:
+            self._next_compact = now + every
+            self.compact(now)
         return written
 
     def take(self) -> list[tuple[ModelLog, list[tuple[Any, ...]]]]:
@@ -507,6 +519,46 @@ class PredictionLog:
                 "prediction log: the retention sweep of %s failed: %s", self.config.root, exc
             )
             return 0
+
+    def compact(self, now: float | None = None) -> CompactReport | None:
+        """Merge the small parts of the closed hours of the versions this process logs, in the
+        last two days' folders (``compact.py``): at most ``compact_hours`` hours, and stopping
+        as soon as a flush is due, so a flush waits for one hour's merge at most. Failures are
+        logged (once until one succeeds), never raised. None: nothing is logged."""
+        from seaway.monitoring.compact import CompactReport, compact
+
+        if not self._models:
+            return None
+        moment = datetime.fromtimestamp(self.clock() if now is None else now, UTC)
+        report = CompactReport()
+        try:
+            for handle in self.models:
+                compact(
+                    self.config.root, model=handle.model, version=handle.version, now=moment,
+                    days=1, max_hours=self.config.compact_hours, should_stop=self._flush_due,
+                    report=report,
+                )  # fmt: skip
+                if report.stopped:
+                    break
+        except Exception as exc:
+            if not self._compact_failing:
+                self._compact_failing = True
+                log.warning(
+                    "prediction log: compacting %s failed (said once until it works): %s: %s",
+                    self.config.root, type(exc).__name__, exc,
+                )  # fmt: skip
+            return report
+        self._compact_failing = False
+        return report
+
+    def _flush_due(self) -> bool:
+        with self.lock:
+            held, oldest = self.buffered_rows, self.oldest
+        config = self.config
+        return self._closing or (
+            held > 0
+            and (held >= config.flush_rows or self.clock() - oldest >= config.flush_seconds)
+        )
 
     # ---- lifecycle --------------------------------------------------------------------------
 
