@@ -13,4 +13,4 @@ app = typer.Typer(
 )
 
 # each module registers its commands on ``app`` when imported, in the order --help lists them
-from seaway.cli.monitor import log, drift, performance, feedback, export, alerts  # noqa: E402, F401, I001
+from seaway.cli.monitor import log, compact, drift, performance, feedback, export, alerts  # noqa: E402, F401, I001
