@@ -36,6 +36,8 @@ from seaway.serving.request_context import header
 REMEMBERED = 50_000
 #: rows of each answer's first output kept for labels that come later (feedback by row)
 REMEMBERED_ROWS = 16
+#: an answer's first rows as remembered (see Recorder.remember)
+_Rows = tuple[Any, ...] | np.ndarray[Any, Any]
 
 
 class Recorder:
@@ -60,7 +62,7 @@ class Recorder:
         )
         self.max_pending = max_pending
         self.remember_at_most = remember
-        self._answers: OrderedDict[str, tuple[str, list[Any]]] = OrderedDict()
+        self._answers: OrderedDict[str, tuple[str, _Rows]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def arm(self, version: str) -> ArmStats:
@@ -79,16 +81,30 @@ class Recorder:
     # ---- answers --------------------------------------------------------------------------------
 
     def remember(self, rid: str, version: str, first: np.ndarray[Any, Any] | None) -> None:
-        """Keep which version answered ``rid`` (and its first rows), for outcomes and labels."""
+        """Keep which version answered ``rid`` (and its first rows), for outcomes and labels.
+
+        Every answer comes here and few are asked about again, so the rows are kept as they
+        came and made a list only when asked for: one value as a 1-tuple, more as a small array
+        (copied: a view would hold a whole batch's output). Either is cheaper to make than a
+        list and, unlike a list, is not tracked by the garbage collector once it has seen it."""
+        if first is None:
+            rows: _Rows = ()
+        elif first.ndim == 1 and first.shape[0] == 1:  # one row, one value: the usual answer
+            rows = (first.item(),)
+        else:
+            rows = first[:REMEMBERED_ROWS].copy()
         answers = self._answers
-        rows = [] if first is None else first[:REMEMBERED_ROWS].tolist()
         answers[rid] = (version, rows)
         if len(answers) > self.remember_at_most:
             answers.popitem(last=False)
 
     def answered(self, rid: str) -> tuple[str, list[Any]] | None:
         """The version that answered ``rid`` and its first output's first rows, if remembered."""
-        return self._answers.get(rid)
+        found = self._answers.get(rid)
+        if found is None:
+            return None
+        version, rows = found
+        return version, list(rows) if isinstance(rows, tuple) else rows.tolist()
 
     def observe_outcome(self, version: str, value: float) -> None:
         self.arm(version).observe_outcome(value)
@@ -96,7 +112,7 @@ class Recorder:
     def observe_label(self, rid: str, row: int, label: Any) -> bool:
         """A true label of row ``row`` of request ``rid``: the answering arm's accuracy (or
         error, for numbers) counts it. False when the request is not remembered."""
-        found = self._answers.get(rid)
+        found = self.answered(rid)
         if found is None:
             return False
         version, rows = found

@@ -263,6 +263,40 @@ def test_remembered_answers_are_bounded() -> None:
     assert found is not None and len(found[1]) == 16
 
 
+@pytest.mark.parametrize(
+    "first",
+    [
+        None,
+        np.array([1]),
+        np.array([2.5], dtype=np.float32),
+        np.array(["cat"], dtype=object),
+        np.array([b"dog"]),
+        np.array([[0.2, 0.8]]),
+        np.array([[7]]),
+        np.array([4, 5, 6]),
+    ],
+)
+def test_a_remembered_answer_comes_back_as_the_rows_it_held(first: Any) -> None:
+    recorder = Recorder(["3"])
+    expected = [] if first is None else first.tolist()
+    recorder.remember("r", "3", first)
+    if first is not None:
+        first.fill(first.flat[-1])  # the answer's array changes later: what was kept stays
+    found = recorder.answered("r")
+    assert found == ("3", expected)
+    assert [type(v) for v in found[1]] == [type(v) for v in expected]
+
+
+def test_a_label_for_a_one_row_answer_counts_as_its_rows_do() -> None:
+    recorder = Recorder(["3"])
+    recorder.remember("label", "3", np.array(["cat"], dtype=object))
+    recorder.remember("score", "3", np.array([2.5]))
+    assert recorder.observe_label("label", 0, "cat") and recorder.observe_label("score", 0, 2.0)
+    assert not recorder.observe_label("label", 1, "cat")
+    arm = recorder.stats.arms["3"]
+    assert (arm.labelled, arm.correct, arm.residual_n, arm.abs_err_sum) == (1, 1, 1, 0.5)
+
+
 def test_bad_route_settings_are_refused() -> None:
     with pytest.raises(ConfigError, match="header or an input"):
         _route({"3": 100}, sticky_header="x", sticky_input="y")
