@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from seaway.deploy.actor import CONTROLLER, local_actor
-from seaway.deploy.apply import commit
+from seaway.deploy.apply import commit, resolve_versions
 from seaway.errors import ConflictError, InvalidInputError
 from seaway.routing import rollout as rollouts
 from seaway.routing.rollout import Decision, RolloutState
@@ -138,6 +138,8 @@ def rollback(
             f"can roll back to {earlier}"
         )
     spec = DeploymentSpec.from_json(store.revision(name, target).spec)
+    if spec.alias is not None:  # it follows the alias again when it next moves, not now
+        spec = resolve_versions(registry, spec)
     message = f"rollback to revision {target}"
     revision, _ = commit(
         registry, spec, current, actor=actor or local_actor(), message=message, now=now

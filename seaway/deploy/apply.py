@@ -176,7 +176,12 @@ def resolve_versions(registry: Registry, spec: DeploymentSpec) -> DeploymentSpec
                 f"deployment spec: {where}: model {spec.model} has no version {ref} (versions: "
                 f"{listed})"
             )
-    return spec.with_versions(mapping) if mapping else spec
+    resolved = spec.with_versions(mapping) if mapping else spec
+    # where the followed alias points now: the deployment follows it from here on
+    moved_from = model.aliases.get(spec.alias) if spec.alias is not None else None
+    if moved_from != resolved.alias_version:
+        resolved = resolved.model_copy(update={"alias_version": moved_from})
+    return resolved
 
 
 def version_fields(spec: DeploymentSpec) -> list[tuple[str, int | str]]:

@@ -46,9 +46,12 @@ def follow_alias(
         target = registry.resolve(ModelRef(name=spec.model, alias=spec.alias)).version
     except NotFoundError:
         return None
-    if _follows(spec, target):
+    if spec.alias_version == target:
+        return None  # the alias has not moved since this revision was made
+    if spec.alias_version is None and _follows(spec, target):
         return None
     doc = spec.to_json()
+    doc["alias_version"] = target
     stable = _stable(spec)
     if spec.on_alias_change == "canary" and stable != target:
         template = spec.rollout_template or RolloutTemplate()

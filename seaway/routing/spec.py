@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from seaway.errors import InvalidInputError
 from seaway.routing.rules import (
@@ -92,6 +92,10 @@ class DeploymentSpec(SpecModel):
     on_alias_change: Literal["switch", "canary"] | None = None
     #: steps and gates of the rollout ``on_alias_change: canary`` starts
     rollout_template: RolloutTemplate | None = None
+    #: kept by Seaway: the version ``alias`` pointed at when this revision was made. The
+    #: deployment follows the alias when it *moves* from it, so a rollback (by a gate or a
+    #: person) away from where the alias points stays until the alias moves again.
+    alias_version: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,6 +122,8 @@ class DeploymentSpec(SpecModel):
             )
         if self.alias is not None and self.on_alias_change is None:
             self.__dict__["on_alias_change"] = "switch"
+        if self.alias_version is not None and self.alias is None:
+            raise FieldProblem(("alias_version",), "goes with alias; remove it")
         if self.rollout_template is not None and self.on_alias_change != "canary":
             raise FieldProblem(
                 ("rollout_template",),

@@ -67,3 +67,39 @@ def test_nothing_to_follow(fraud: Registry) -> None:
     fraud.delete_alias("fraud", "production")
     assert follow_alias(fraud, "fraud-prod") is None  # it keeps serving what it served
     assert fraud.deployments.get("fraud-prod").revision == 1
+
+
+def test_a_rolled_back_alias_rollout_is_not_started_again_until_the_alias_moves(
+    fraud: Registry,
+) -> None:
+    """Following acts when the alias moves, not whenever it differs from what serves: a rollout
+    the gates rolled back (or a person aborted) would otherwise start again at the next poll."""
+    from seaway.deploy.actions import abort, rollback
+
+    template = {"steps": [{"weight": 10, "min_requests": 100}, {"weight": 100}]}
+    apply(fraud, {**FOLLOWING, "on_alias_change": "canary", "rollout_template": template})
+    assert fraud.deployments.get("fraud-prod").spec["alias_version"] == 1
+    fraud.set_alias("fraud", "production", 3)
+    started = follow_alias(fraud, "fraud-prod")
+    assert started is not None and started.spec["alias_version"] == 3
+    abort(fraud, "fraud-prod")
+    assert status(fraud, "fraud-prod").split.arms == (("1", 100.0),)
+    assert follow_alias(fraud, "fraud-prod") is None  # the alias still says 3: no new rollout
+
+    rollback(fraud, "fraud-prod", to_revision=1)  # revision 1 was made when the alias said 1
+    assert fraud.deployments.get("fraud-prod").spec["alias_version"] == 3
+    assert follow_alias(fraud, "fraud-prod") is None  # the rollback stays
+
+    fraud.set_alias("fraud", "production", 2)  # it moves: followed again
+    moved = follow_alias(fraud, "fraud-prod")
+    assert moved is not None and moved.spec["rollout"]["version"] == 2
+
+
+def test_an_alias_missing_at_apply_is_followed_once_it_exists(fraud: Registry) -> None:
+    fraud.delete_alias("fraud", "production")
+    apply(fraud, {**FOLLOWING, "routes": [{"version": 1}]})
+    assert "alias_version" not in fraud.deployments.get("fraud-prod").spec
+    fraud.set_alias("fraud", "production", 2)
+    revision = follow_alias(fraud, "fraud-prod")
+    assert revision is not None and revision.spec["routes"] == [{"version": 2, "weight": 100.0}]
+    assert revision.spec["alias_version"] == 2
