@@ -221,7 +221,8 @@ class Controller:
             return
         try:
             await asyncio.to_thread(follower.flush)
-            changed = await asyncio.to_thread(follower.drive)
+            failures = {key: reason for key, (_, reason) in self._failed.items()}
+            changed = await asyncio.to_thread(follower.drive, failures)
         except SeawayError as exc:
             self._note("deployments", f"cannot follow deployments now: {exc}")
             return

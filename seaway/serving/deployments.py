@@ -19,6 +19,7 @@ on every server's counts. A server that dies leaves its lease to expire; another
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -32,7 +33,7 @@ from seaway import deploy
 from seaway.errors import ConflictError, InvalidInputError, NotFoundError, SeawayError, listed
 from seaway.routing import rollout as rollouts
 from seaway.routing.policy import Split, effective_split
-from seaway.routing.rollout import RolloutState
+from seaway.routing.rollout import Decision, RolloutState
 from seaway.routing.spec import DeploymentSpec
 from seaway.routing.stats import DeploymentStats
 from seaway.serving.deployment_route import DeploymentRoute, Recorder
@@ -139,6 +140,7 @@ class DeploymentFollower:
         self._flushed: dict[tuple[str, int], int] = {}
         #: the last hold reason recorded per deployment: a hold is logged when its reason changes
         self._held: dict[str, str] = {}
+        self._load_failures: dict[tuple[str, str], str] = {}
         #: set once the server stops: it takes no more decisions
         self._closed = False
 
@@ -228,9 +230,12 @@ class DeploymentFollower:
                 continue  # deleted, or a newer revision: the next read drops it
             self._flushed[(name, revision)] = seen
 
-    def drive(self) -> bool:
+    def drive(self, load_failures: Mapping[tuple[str, str], str] | None = None) -> bool:
         """Take the decisions this server holds the lease for; True when one changed a
-        deployment (the caller reads the registry again at once)."""
+        deployment (the caller reads the registry again at once). ``load_failures``: why each
+        (model, version) this server could not load failed; a rollout of such a candidate is
+        rolled back, not held for ever."""
+        self._load_failures = dict(load_failures or {})
         changed = False
         if self._closed:
             return changed
@@ -279,6 +284,22 @@ class DeploymentFollower:
         state, rollout = item.rollout, item.spec.rollout
         if state is None or rollout is None or state.phase is not RolloutPhase.PROGRESSING:
             return False
+        failure = self._load_failures.get((item.model, state.candidate))
+        if failure is not None:
+            new = dataclasses.replace(
+                state, phase=RolloutPhase.ROLLED_BACK, reason=f"failed to load: {failure}"
+            )
+            decision = Decision(
+                RolloutAction.ROLLBACK,
+                state.step,
+                0.0,
+                f"rolled back: version {state.candidate} failed to load on {self.server}: "
+                f"{failure}",
+                (),
+                self._clock(),
+                {"load_failure": failure},
+            )
+            return self._finish(item, new, decision)
         stats = self._stats(item)
         drift = None
         if rollout.gates.max_drift is not None and self._drift is not None:
@@ -297,22 +318,25 @@ class DeploymentFollower:
             return False
         self._held.pop(item.name, None)
         if decision.action in (RolloutAction.COMPLETE, RolloutAction.ROLLBACK):
-            revision = deploy.finish_rollout(
-                self.registry, item.name, new, decision, self.actor, now=self._clock
-            )
-            log.warning(
-                "deployment %s: %s (revision %d): %s",
-                item.name,
-                revision.message,
-                revision.revision,
-                decision.reason,
-            )
-            return True
+            return self._finish(item, new, decision)
         store.set_rollout(
             item.name, item.revision, new.to_json(), expect_generation=item.generation
         )
         store.record_decision(item.name, item.revision, decision.to_json(), actor=self.actor)
         log.info("deployment %s: %s", item.name, decision.reason)
+        return True
+
+    def _finish(self, item: Plan, new: RolloutState, decision: Decision) -> bool:
+        revision = deploy.finish_rollout(
+            self.registry, item.name, new, decision, self.actor, now=self._clock
+        )
+        log.warning(
+            "deployment %s: %s (revision %d): %s",
+            item.name,
+            revision.message,
+            revision.revision,
+            decision.reason,
+        )
         return True
 
     def _stats(self, item: Plan) -> DeploymentStats:

@@ -174,3 +174,18 @@ def test_the_drift_gate_holds_without_a_measure_and_rolls_back_over_its_limit(
 
 def decisions_reasons(registry: Registry) -> list[str]:
     return [d.decision["reason"] for d in registry.deployments.decisions("fraud-prod")]
+
+
+def test_a_candidate_that_fails_to_load_is_rolled_back_not_held(fraud: Registry) -> None:
+    clock = Clock(6_000_000.0)
+    revision = deploy.apply(fraud, ROLLOUT, actor="user:test", now=clock).revision
+    assert revision is not None
+    follower = DeploymentFollower(fraud, ["fraud-prod"], poll_interval=1, server="a", clock=clock)
+    follower.read()
+    assert follower.drive({("fraud", "1"): "not the candidate"}) is False  # holds: no traffic
+    assert follower.drive({("fraud", "2"): "ModuleNotFoundError: No module named 'gone'"})
+    last = fraud.deployments.decisions("fraud-prod")[-1].decision
+    assert last["action"] == RolloutAction.ROLLBACK
+    assert "version 2 failed to load on a: ModuleNotFoundError" in last["reason"]
+    follower.read()
+    assert follower.plans["fraud-prod"].split.arms == (("1", 100.0),)
