@@ -66,6 +66,8 @@ class Client:
         #: ``X-Request-ID``): what the prediction log files it under, and what ``feedback`` takes.
         #: With calls from several threads, pass ``request_id=`` instead.
         self.last_request_id: str | None = None
+        #: the version that answered the last prediction (a deployment picks one per request)
+        self.last_model_version: str | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -108,12 +110,19 @@ class Client:
         version: str | int | None = None,
         outputs: Sequence[str] | None = None,
         request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """The model's ``predict`` output as an array; with ``outputs=[...]``, a dict of them.
         ``request_id`` is sent as ``X-Request-ID`` (else the server makes one up); either way
-        ``last_request_id`` holds it afterwards."""
+        ``last_request_id`` holds it afterwards, and ``last_model_version`` the version that
+        answered. ``headers``: more to send, such as an A/B test's sticky key."""
         result = self.infer(
-            model, inputs, version=version, outputs=outputs or ["predict"], request_id=request_id
+            model,
+            inputs,
+            version=version,
+            outputs=outputs or ["predict"],
+            request_id=request_id,
+            headers=headers,
         )
         return result if outputs else result["predict"]
 
@@ -124,9 +133,15 @@ class Client:
         *,
         version: str | int | None = None,
         request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         return self.infer(
-            model, inputs, version=version, outputs=["predict_proba"], request_id=request_id
+            model,
+            inputs,
+            version=version,
+            outputs=["predict_proba"],
+            request_id=request_id,
+            headers=headers,
         )["predict_proba"]
 
     def infer(
@@ -137,18 +152,50 @@ class Client:
         version: str | int | None = None,
         outputs: Sequence[str] | None = None,
         request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, np.ndarray[Any, Any]]:
         """The ``outputs`` named, by name; none named: what the model's ``predict`` gives (a
         Seaway server returns a classifier's ``predict_proba`` only when it is named)."""
         body: dict[str, Any] = {"inputs": self._tensors(model, version, inputs)}
         if outputs:
             body["outputs"] = [{"name": name} for name in outputs]
-        headers = {"X-Request-ID": request_id} if request_id is not None else None
+        sent = dict(headers or {})
+        if request_id is not None:
+            sent["X-Request-ID"] = request_id
         answer = self._request(
-            "POST", f"{_model_path(model, version)}/infer", json=body, headers=headers
+            "POST", f"{_model_path(model, version)}/infer", json=body, headers=sent or None
         )
         self.last_request_id = answer.headers.get("x-request-id", request_id)
-        return {out["name"]: _decode(out) for out in answer.json()["outputs"]}
+        doc = answer.json()
+        self.last_model_version = doc.get("model_version")
+        return {out["name"]: _decode(out) for out in doc["outputs"]}
+
+    def outcome(
+        self,
+        model: str,
+        value: float | None = None,
+        *,
+        request_id: str | None = None,
+        key: str | None = None,
+        items: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Report an A/B test's outcome (a conversion: 1 or 0, or any number) of one answer, by
+        its ``request_id`` (``last_request_id``) or the test's sticky ``key``; or many as
+        ``items=[{"id"|"key": ..., "value": ...}, ...]``. Returns the server's answer: how many
+        it counted (``accepted``) and the ids it did not know (``unmatched``)."""
+        if items is None:
+            if value is None or (request_id is None) == (key is None):
+                raise InvalidInputError(
+                    "an outcome needs a value and one of request_id= or key= (or items=)"
+                )
+            item: dict[str, Any] = {"value": _plain(value)}
+            item.update({"id": request_id} if request_id is not None else {"key": key})
+            items = [item]
+        body = {"outcomes": [{k: _plain(v) for k, v in entry.items()} for entry in items]}
+        answer: dict[str, Any] = self._request(
+            "POST", f"/v2/models/{model}/outcome", json=body
+        ).json()
+        return answer
 
     def feedback(
         self,

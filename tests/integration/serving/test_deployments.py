@@ -24,6 +24,7 @@ from inprocess import InProcessServer, Serving
 from sklearn.linear_model import LogisticRegression
 
 import seaway
+from seaway.errors import InvalidInputError
 from seaway.packaging.reader import open_package
 from seaway.protocol.grpc import inference_pb2 as pb
 from seaway.protocol.grpc import inference_pb2_grpc as pb_grpc
@@ -268,3 +269,28 @@ def test_a_failing_shadow_never_reaches_the_client(deployed: Any) -> None:
     _wait_for(lambda: route.recorder.pending == 0, "the shadow's copies to finish")
     assert (stats.copies, stats.errors, stats.compared) == (5, 5, 0)
     assert route.recorder.stats.arms["3"].errors == 0
+
+
+def test_the_python_client_sends_a_sticky_key_names_the_version_and_posts_outcomes(
+    deployed: Any,
+) -> None:
+    server, given = deployed
+    route = _route(server, "fraud-ab")
+    before = {v: a.outcome_n for v, a in route.recorder.stats.arms.items()}
+    rows = given["frame"].head(1)
+    with seaway.Client(server.url) as client:
+        versions = set()
+        for _ in range(3):
+            client.predict("fraud-ab", rows, headers={"X-User-ID": "client-user"})
+            versions.add(client.last_model_version)
+        assert len(versions) == 1 and versions <= {"3", "4"}  # sticky: one arm for the user
+        arm = versions.pop()
+        answer = client.outcome("fraud-ab", 1, request_id=client.last_request_id)
+        assert answer["accepted"] == 1
+        assert client.outcome("fraud-ab", 0, key="client-user")["accepted"] == 1
+        assert client.outcome("fraud-ab", items=[{"id": "nobody", "value": 1}])["unmatched"] == [
+            "nobody"
+        ]
+        with pytest.raises(InvalidInputError, match="request_id= or key="):
+            client.outcome("fraud-ab", 1)
+    assert route.recorder.stats.arms[arm].outcome_n - before.get(arm, 0) == 2
