@@ -249,7 +249,10 @@ class PredictionLog:
         self._said_no_arrow = False
         self._no_summary: set[ModelLog] = set()
         self._next_sweep = 0.0
-        self._next_compact = clock() + (config.compact_seconds or 0.0)
+        # the first round at a point of the second interval that differs between processes
+        # (front workers started together would otherwise merge the same hours at once)
+        spread = 1.0 + int(self._token, 16) % 1000 / 1000
+        self._next_compact = clock() + (config.compact_seconds or 0.0) * spread
         self._compact_failing = False
         self._store: tuple[Any, str] | None = None
 

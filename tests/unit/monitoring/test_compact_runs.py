@@ -42,7 +42,7 @@ def test_the_writer_merges_closed_hours_between_flushes_a_bounded_number_a_round
     assert len(parts(str(tmp_path))) == 190
     rows = logstore.read_log("fraud", root=str(tmp_path))
 
-    log.poll()  # 300 s have passed since the log began: one hour merged, the oldest
+    log.poll()  # over 600 s since the log began (its first round): one hour merged, the oldest
     assert len(parts(str(tmp_path))) == 131
     log.poll()  # not again before another 300 s
     assert len(parts(str(tmp_path))) == 131
