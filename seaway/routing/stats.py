@@ -47,6 +47,15 @@ __all__ = [
 
 #: output dtype kinds counted as labels (classes, names, flags); "f" is a score
 _LABEL_KINDS = frozenset("OUSbiu")
+#: the largest value (in size) added to a sum: its square, and a sum of as many squares as any
+#: deployment will see, stay finite. An inf sum is stored as JSON null, after which the
+#: revision's counters cannot be read back (results and rollout gates would fail on them)
+MAX_MAGNITUDE = 1e100
+
+
+def _summable(x: float) -> bool:
+    """Finite and small enough to add to a sum of squares (NaN compares false)."""
+    return abs(x) <= MAX_MAGNITUDE
 
 
 @dataclass
@@ -104,7 +113,7 @@ class ArmStats(Counters):
             self._observe_one(kind, column.item())
         elif kind == "f":
             numbers = column.astype(np.float64, copy=False)
-            numbers = numbers[np.isfinite(numbers)]
+            numbers = numbers[np.abs(numbers) <= MAX_MAGNITUDE]  # NaN and inf compare false
             self.score_n += int(numbers.size)
             self.score_sum += float(numbers.sum())
             self.score_sumsq += float(np.dot(numbers, numbers))
@@ -121,7 +130,7 @@ class ArmStats(Counters):
         array's element as it is, where indexing then ``.item()`` would fail)."""
         if kind == "f":
             x = float(value)
-            if math.isfinite(x):
+            if _summable(x):
                 self.score_n += 1
                 self.score_sum += x
                 self.score_sumsq += x * x
@@ -140,8 +149,11 @@ class ArmStats(Counters):
             x = float(value)
         except (TypeError, ValueError):
             x = math.nan
-        if not math.isfinite(x):
-            raise InvalidInputError(f"an outcome must be a finite number, not {value!r:.40}")
+        if not _summable(x):
+            raise InvalidInputError(
+                f"an outcome must be a finite number of at most {MAX_MAGNITUDE:g} in size, not "
+                f"{value!r:.40}"
+            )
         self.outcome_n += 1
         self.outcome_sum += x
         self.outcome_sumsq += x * x
@@ -159,6 +171,11 @@ class ArmStats(Counters):
             if not math.isfinite(actual):
                 raise InvalidInputError(f"the true value must be a finite number, not {truth!r}")
             error = float(predicted) - actual
+            if not _summable(error):
+                raise InvalidInputError(
+                    f"the error of a prediction must be at most {MAX_MAGNITUDE:g} in size to be "
+                    f"counted (predicted {float(predicted):g}, true value {actual:g})"
+                )
             self.residual_n += 1
             self.abs_err_sum += abs(error)
             self.sq_err_sum += error * error
@@ -240,7 +257,7 @@ class ShadowStats(Counters):
             return
         if ours.dtype.kind == "f" and theirs.dtype.kind == "f":
             diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
-            diff = diff[np.isfinite(diff)]
+            diff = diff[diff <= MAX_MAGNITUDE]  # NaN and inf compare false
             self.abs_diff_n += int(diff.size)
             self.abs_diff_sum += float(diff.sum())
             return

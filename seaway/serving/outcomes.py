@@ -11,11 +11,11 @@ too old) is not an error: it comes back as ``unmatched`` so the client can tell.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from seaway.errors import BodyTooLargeError, InvalidInputError, quoted
+from seaway.routing.stats import MAX_MAGNITUDE
 
 #: outcomes one request may hold (the body's own byte limit is ``MAX_BODY_BYTES``)
 MAX_OUTCOMES = 10_000
@@ -72,10 +72,12 @@ def _outcome(item: Any, n: int, deployment: str, sticky: bool) -> Outcome:
     value = item.get("value")
     if isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    # checked here, before any is counted, so a batch is taken whole or refused whole
+    if not isinstance(value, int | float) or not abs(value) <= MAX_MAGNITUDE:  # NaN too
         raise InvalidInputError(
-            f"{where}.value must be a finite number (1 for a conversion, 0 for none, or a "
-            f"measure); got {quoted(value) if value is not None else 'none'}"
+            f"{where}.value must be a finite number of at most {MAX_MAGNITUDE:g} in size (1 for "
+            f"a conversion, 0 for none, or a measure); got "
+            f"{quoted(value) if value is not None else 'none'}"
         )
     if "id" in item:
         return Outcome(float(value), request_id=_text(item["id"], f"{where}.id"))

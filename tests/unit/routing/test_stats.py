@@ -213,6 +213,30 @@ def test_outcomes() -> None:
     assert arm.outcome_n == 5
 
 
+def test_huge_values_never_make_a_sum_that_json_cannot_carry() -> None:
+    """A sum of squares that overflows to inf is stored as null, and the revision's counters can
+    no longer be read (results and gates fail): a value too big to square is not added."""
+    arm, shadow = ArmStats(), ShadowStats()
+    for bad in (1e308, -1e200, 2.0**400):
+        with pytest.raises(InvalidInputError, match="outcome must be a finite number of at most"):
+            arm.observe_outcome(bad)
+        with pytest.raises(InvalidInputError, match="at most"):
+            arm.observe_label(1.0, bad)  # a regressor's true value
+        arm.observe_outputs(np.array([bad]))  # one score: not counted
+    arm.observe_outputs(np.array([1e300, 2.0, -1e300]))  # a batch: only 2.0 counted
+    with pytest.raises(InvalidInputError, match="error of a prediction must be at most"):
+        arm.observe_label(1e300, 2.0)  # the model's own huge prediction (the feedback route
+        # counts a refused label as unmatched)
+    shadow.compare(np.array([1e300, 1.0]), np.array([-1e300, 3.0]))
+    assert (arm.outcome_n, arm.residual_n, arm.score_n, arm.score_sum) == (0, 0, 1, 2.0)
+    assert (shadow.abs_diff_n, shadow.abs_diff_sum) == (1, 2.0)
+    arm.observe_outcome(1e100)
+    arm.observe_outcome(-1e100)
+    doc = json.loads(json.dumps(arm.to_json(), allow_nan=False))
+    assert ArmStats.from_json(doc) == arm
+    assert ShadowStats.from_json(json.loads(json.dumps(shadow.to_json()))) == shadow
+
+
 def test_classifier_feedback_counts_right_answers() -> None:
     arm = ArmStats()
     arm.observe_label(1, 1)

@@ -150,6 +150,9 @@ def test_outcomes_are_counted_per_arm_and_unknown_ids_come_back_unmatched() -> N
         (b'{"outcomes": [{"id": "", "value": 1}]}', 400, "outcomes[0].id must be"),
         (b'{"outcomes": [{"id": "a", "value": 1, "n": 2}]}', 400, "outcomes[0] has unknown"),
         (b'{"outcomes": [{"key": "u", "value": 1}]}', 400, "outcomes[0].key: deployment"),
+        # a value whose square overflows would make the stored counters unreadable
+        (b'{"outcomes": [{"id": "a", "value": 1e308}]}', 400, "outcomes[0].value must be"),
+        (b'{"outcomes": [{"id": "a", "value": -1e200}]}', 400, "at most 1e+100 in size"),
     ],
 )
 def test_bad_outcome_bodies_get_4xx_naming_the_field(
