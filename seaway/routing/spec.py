@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from seaway.errors import InvalidInputError
@@ -50,6 +49,7 @@ from seaway.routing.sections import (
     Strategy,
     Validation,
 )
+from seaway.routing.spec_yaml import read_yaml
 
 __all__ = [
     "ABTest",
@@ -192,11 +192,7 @@ def load_spec(path: str | Path) -> DeploymentSpec:
         raise InvalidInputError(
             f"cannot read deployment spec {file}: {exc.strerror or exc}"
         ) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"deployment spec {file} is not valid YAML: {exc}") from None
-    return parse_spec(doc, source=str(file))
+    return parse_spec(read_yaml(text, f"deployment spec {file}"), source=str(file))
 
 
 # -- the rules across fields ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from seaway.errors import InvalidInputError
 from seaway.routing.spec import (
@@ -508,6 +509,52 @@ def test_load_spec_names_the_file_in_its_errors(tmp_path: Path) -> None:
     wrong.write_text("name: fraud\nmodel: fraud\nroutes: [{version: 3, weight: 50}]\n")
     with pytest.raises(InvalidInputError, match=r"wrong.yaml: routes\[0\].weight: weights must"):
         load_spec(wrong)
+
+
+#: nine levels of nine aliases: 9**8 values once expanded, from a few hundred bytes
+ALIAS_BOMB = "".join(
+    f"{x}: &{x} [{', '.join([f'*{p}' if p else '1'] * 9)}]\n"
+    for p, x in zip(["", *"abcdefg"], "abcdefgh", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nmodel: m\nroutes: " + "[" * 50_000 + "]" * 50_000, "nest"),
+        ("name: x\nmodel: m\nroutes:\n" + "- " * 50_000 + "1\n", "nest"),
+        ("name: x\nmodel: m\nroutes: [{version: " + "9" * 5000 + "}]", "digits"),
+        (ALIAS_BOMB + "name: *h\nmodel: m\nroutes: [{version: 1}]\n", "more than 10,000 values"),
+        ("name: x\nmodel: m\nroutes: &r [*r]\n", "more than 10,000 values"),
+    ],
+)
+def test_a_spec_file_too_deep_too_big_or_expanding_is_refused_in_a_few_words(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """Deep nesting and huge numbers made PyYAML raise RecursionError and ValueError (a
+    traceback, a 500 over HTTP); aliases expanding to millions of values were quoted whole in
+    the error (tens of megabytes, minutes)."""
+    path = tmp_path / "deploy.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidInputError, match=message) as refused:
+        load_spec(path)
+    assert "deploy.yaml" in str(refused.value) and len(str(refused.value)) < 400
+
+
+def test_without_libyaml_deep_nesting_is_refused_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("seaway.routing.spec_yaml._LOADER", yaml.SafeLoader)
+    path = tmp_path / "deploy.yaml"
+    path.write_text("name: x\nmodel: m\nroutes: " + "[" * 50_000 + "]" * 50_000)
+    with pytest.raises(InvalidInputError, match="deploy.yaml is nested too deeply to read"):
+        load_spec(path)
+
+
+def test_a_spec_may_use_a_few_aliases(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.yaml"
+    path.write_text("name: x\nmodel: m\nroutes: &r [{version: 1}]\nshadow: {version: 2}\n")
+    assert load_spec(path).shadow is not None
 
 
 # -- durations -----------------------------------------------------------------------------------
