@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,15 +28,12 @@ from seaway.errors import ConfigError, InvalidInputError, NotFoundError, listed,
 from seaway.protocol.types import ModelMetadata, Tensor
 from seaway.routing.policy import Picker, Split
 from seaway.routing.stats import ArmStats, DeploymentStats, ShadowStats
+from seaway.serving.answers import Answers
 from seaway.serving.model import ServedModel
 from seaway.serving.request_context import header
 
 #: answered requests remembered (id -> version, first output), for outcomes and labels
 REMEMBERED = 50_000
-#: rows of each answer's first output kept for labels that come later (feedback by row)
-REMEMBERED_ROWS = 16
-#: an answer's first rows as remembered (see Recorder.remember)
-_Rows = tuple[Any, ...] | np.ndarray[Any, Any]
 
 
 class Recorder:
@@ -62,7 +58,7 @@ class Recorder:
         )
         self.max_pending = max_pending
         self.remember_at_most = remember
-        self._answers: OrderedDict[str, tuple[str, _Rows]] = OrderedDict()
+        self._answers = Answers(remember)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def arm(self, version: str) -> ArmStats:
@@ -81,30 +77,12 @@ class Recorder:
     # ---- answers --------------------------------------------------------------------------------
 
     def remember(self, rid: str, version: str, first: np.ndarray[Any, Any] | None) -> None:
-        """Keep which version answered ``rid`` (and its first rows), for outcomes and labels.
-
-        Every answer comes here and few are asked about again, so the rows are kept as they
-        came and made a list only when asked for: one value as a 1-tuple, more as a small array
-        (copied: a view would hold a whole batch's output). Either is cheaper to make than a
-        list and, unlike a list, is not tracked by the garbage collector once it has seen it."""
-        if first is None:
-            rows: _Rows = ()
-        elif first.ndim == 1 and first.shape[0] == 1:  # one row, one value: the usual answer
-            rows = (first.item(),)
-        else:
-            rows = first[:REMEMBERED_ROWS].copy()
-        answers = self._answers
-        answers[rid] = (version, rows)
-        if len(answers) > self.remember_at_most:
-            answers.popitem(last=False)
+        """Keep which version answered ``rid`` (and its first rows), for outcomes and labels."""
+        self._answers.put(rid, version, first)
 
     def answered(self, rid: str) -> tuple[str, list[Any]] | None:
         """The version that answered ``rid`` and its first output's first rows, if remembered."""
-        found = self._answers.get(rid)
-        if found is None:
-            return None
-        version, rows = found
-        return version, list(rows) if isinstance(rows, tuple) else rows.tolist()
+        return self._answers.get(rid)
 
     def observe_outcome(self, version: str, value: float) -> None:
         self.arm(version).observe_outcome(value)
