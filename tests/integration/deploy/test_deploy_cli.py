@@ -26,7 +26,9 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def _fits(text: str) -> None:
-    wide = [line for line in text.splitlines() if len(line) > WIDTH]
+    """Every line within 80 columns, but a lone token (a long temporary path) that no layout
+    could break."""
+    wide = [line for line in text.splitlines() if len(line) > WIDTH and " " in line.strip()]
     assert wide == [], "lines over 80 columns"
 
 
