@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -59,6 +60,8 @@ class Recorder:
         self.max_pending = max_pending
         self.remember_at_most = remember
         self._answers = Answers(remember)
+        #: request ids whose outcome was counted (a retry must not count again)
+        self._outcomes: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def arm(self, version: str) -> ArmStats:
@@ -83,6 +86,15 @@ class Recorder:
     def answered(self, rid: str) -> tuple[str, list[Any]] | None:
         """The version that answered ``rid`` and its first output's first rows, if remembered."""
         return self._answers.get(rid)
+
+    def first_outcome(self, rid: str) -> bool:
+        """True the first time an outcome of ``rid`` comes (bounded like the answers kept)."""
+        if rid in self._outcomes:
+            return False
+        self._outcomes[rid] = None
+        if len(self._outcomes) > self.remember_at_most:
+            self._outcomes.popitem(last=False)
+        return True
 
     def observe_outcome(self, version: str, value: float) -> None:
         self.arm(version).observe_outcome(value)
@@ -274,21 +286,25 @@ class DeploymentRoute:
     def sticky(self) -> bool:
         return self.sticky_header is not None or self.sticky_input is not None
 
-    def record_outcome(self, rid: str | None, key: str | None, value: float) -> bool:
+    def record_outcome(self, rid: str | None, key: str | None, value: float) -> str:
         """An outcome (a conversion, a measure) of the request ``rid`` or of the sticky ``key``,
-        counted for the arm that answered it; False when that arm is not known (an id this
-        process does not remember: another server's, or too old)."""
+        counted for the arm that answered it: ``"accepted"``; ``"unmatched"`` when that arm is
+        not known (an id this process does not remember: another server's, or too old);
+        ``"duplicate"`` for a request id whose outcome was counted already (a client's retry
+        must not count twice in the test)."""
         if rid is not None:
             found = self.recorder.answered(rid)
             if found is None:
-                return False
+                return "unmatched"
+            if not self.recorder.first_outcome(rid):
+                return "duplicate"
             version = found[0]
         elif key is not None:
             version = self.version_for_key(key)
         else:
-            return False
+            return "unmatched"
         self.recorder.observe_outcome(version, value)
-        return True
+        return "accepted"
 
     def _key_of_tensors(self, tensors: Sequence[Tensor]) -> str | None:
         if self.sticky_header is not None:

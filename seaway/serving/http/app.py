@@ -154,16 +154,17 @@ def create_app(
         items = outcomes.outcomes_from_body(
             _json_object(body), deployment=name, sticky=route.sticky
         )
-        unmatched = [
-            item.request_id or item.key or ""
-            for item in items
-            if not route.record_outcome(item.request_id, item.key, item.value)
-        ]
+        missed: dict[str, list[str]] = {"unmatched": [], "duplicate": []}
+        for item in items:
+            verdict = route.record_outcome(item.request_id, item.key, item.value)
+            if verdict != "accepted":
+                missed[verdict].append(item.request_id or item.key or "")
         return _json(
             {
                 "model_name": name,
-                "accepted": len(items) - len(unmatched),
-                "unmatched": unmatched,
+                "accepted": len(items) - len(missed["unmatched"]) - len(missed["duplicate"]),
+                "unmatched": missed["unmatched"],
+                "duplicates": missed["duplicate"],
             }
         )
 

@@ -73,7 +73,8 @@ def _outcome() -> dict[str, Any]:
     return {
         "post": {
             "summary": "Outcomes of a deployment's answers (an A/B test), counted for the version "
-            "that answered; ids this server does not remember come back as unmatched",
+            "that answered; ids this server does not remember come back as unmatched, ids whose "
+            "outcome was counted already as duplicates",
             "parameters": [NAME],
             "requestBody": {
                 "required": True,
@@ -88,6 +89,7 @@ def _outcome() -> dict[str, Any]:
                             "model_name": {"type": "string"},
                             "accepted": {"type": "integer"},
                             "unmatched": {"type": "array", "items": {"type": "string"}},
+                            "duplicates": {"type": "array", "items": {"type": "string"}},
                         },
                     },
                 ),

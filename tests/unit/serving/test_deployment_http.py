@@ -128,7 +128,13 @@ def test_outcomes_are_counted_per_arm_and_unknown_ids_come_back_unmatched() -> N
         "model_name": "fraud-prod",
         "accepted": 21,
         "unmatched": ["never-seen"],
+        "duplicates": [],
     }
+    first = next(iter(ids))  # posted again (a retry): reported, not counted
+    again = _post(
+        app, "/v2/models/fraud-prod/outcome", json={"outcomes": [{"id": first, "value": 1}]}
+    )
+    assert again[0].json()["duplicates"] == [first] and again[0].json()["accepted"] == 0
     arms = route.recorder.stats.arms
     alice = route.version_for_key("alice")
     for version in ("3", "4"):

@@ -213,9 +213,11 @@ def test_outcomes_by_request_id_and_by_sticky_key() -> None:
     answers = _serve(plane, [request(rid=f"r{i}") for i in range(20)])
     by_id = {a.id: a.model_version for a in answers}
     for rid in by_id:
-        assert route.record_outcome(rid, None, 1.0)
-    assert not route.record_outcome("unknown", None, 1.0)
-    assert route.record_outcome(None, "alice", 2.5)
+        assert route.record_outcome(rid, None, 1.0) == "accepted"
+    for rid in by_id:  # a client's retry: not counted twice
+        assert route.record_outcome(rid, None, 1.0) == "duplicate"
+    assert route.record_outcome("unknown", None, 1.0) == "unmatched"
+    assert route.record_outcome(None, "alice", 2.5) == "accepted"
     arms = route.recorder.stats.arms
     alice = route.version_for_key("alice")
     expected = Counter(by_id.values())
