@@ -139,7 +139,7 @@ def rollback(
         )
     spec = DeploymentSpec.from_json(store.revision(name, target).spec)
     if spec.alias is not None:  # it follows the alias again when it next moves, not now
-        spec = resolve_versions(registry, spec)
+        spec = resolve_versions(registry, spec, require_alias=False)
     message = f"rollback to revision {target}"
     revision, _ = commit(
         registry, spec, current, actor=actor or local_actor(), message=message, now=now

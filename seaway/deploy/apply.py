@@ -152,9 +152,13 @@ def commit(
     return revision, state
 
 
-def resolve_versions(registry: Registry, spec: DeploymentSpec) -> DeploymentSpec:
+def resolve_versions(
+    registry: Registry, spec: DeploymentSpec, *, require_alias: bool = True
+) -> DeploymentSpec:
     """The spec with aliases replaced by version numbers; every version checked to exist. Each
-    refusal names the spec's field (``routes[0].version: model fraud has no alias 'prod'``)."""
+    refusal names the spec's field (``routes[0].version: model fraud has no alias 'prod'``).
+    The alias the deployment follows must exist too (a typo would never be followed), unless
+    ``require_alias`` is false (a rollback to a revision whose alias was deleted since)."""
     try:
         model = registry.get_model(spec.model)
     except NotFoundError as exc:
@@ -179,6 +183,13 @@ def resolve_versions(registry: Registry, spec: DeploymentSpec) -> DeploymentSpec
     resolved = spec.with_versions(mapping) if mapping else spec
     # where the followed alias points now: the deployment follows it from here on
     moved_from = model.aliases.get(spec.alias) if spec.alias is not None else None
+    if spec.alias is not None and moved_from is None and require_alias:
+        aliases = ", ".join(sorted(model.aliases)) or "none"
+        raise InvalidInputError(
+            f"deployment spec: alias: model {spec.model} has no alias {spec.alias!r} (its "
+            f"aliases: {aliases}); set it first (seaway models alias {spec.model} {spec.alias} "
+            "VERSION) or correct the name"
+        )
     if moved_from != resolved.alias_version:
         resolved = resolved.model_copy(update={"alias_version": moved_from})
     return resolved

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 from seaway.routing.rules import (
     HIGHER_IS_BETTER,
@@ -42,7 +42,7 @@ class Route(SpecModel):
     #: a version number, or an alias resolved to one at apply
     version: VersionRef
     #: percent of the traffic, 0 to 100; a 0 arm is kept (its version stays loaded) but never picked
-    weight: float = Field(ge=0, le=100)
+    weight: Annotated[float, Strict()] = Field(ge=0, le=100)
 
 
 class StickyKey(SpecModel):
@@ -73,13 +73,14 @@ class ABTest(SpecModel):
 class Shadow(SpecModel):
     version: VersionRef
     #: share of the requests copied to the shadow
-    fraction: float = Field(default=1.0, gt=0, le=1)
+    fraction: Annotated[float, Strict()] = Field(default=1.0, gt=0, le=1)
     #: copies in flight at most; beyond, copies are dropped and counted, never queued
-    max_pending: int = Field(default=64, ge=1)
+    #: copies running at once before more are dropped: bounded, so a shadow never queues
+    max_pending: int = Field(default=64, ge=1, le=10_000)
 
 
 class Step(SpecModel):
-    weight: float = Field(gt=0, le=100)
+    weight: Annotated[float, Strict()] = Field(gt=0, le=100)
     #: seconds at least at this step ("30s", "5m", "1h", "2d" or a number of seconds)
     min_duration: Seconds = 0.0
     #: requests to the candidate at least at this step

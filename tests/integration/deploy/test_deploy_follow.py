@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from seaway.deploy.apply import apply
 from seaway.deploy.follow import follow_alias
 from seaway.deploy.status import status
+from seaway.errors import InvalidInputError
 from seaway.registry import Registry
 from seaway.types import RolloutAction
 
@@ -95,11 +98,14 @@ def test_a_rolled_back_alias_rollout_is_not_started_again_until_the_alias_moves(
     assert moved is not None and moved.spec["rollout"]["version"] == 2
 
 
-def test_an_alias_missing_at_apply_is_followed_once_it_exists(fraud: Registry) -> None:
-    fraud.delete_alias("fraud", "production")
+def test_an_alias_that_does_not_exist_is_refused_at_apply(fraud: Registry) -> None:
+    """A typo in the alias would never be followed: refused, naming the field and the aliases."""
+    with pytest.raises(InvalidInputError, match="alias: model fraud has no alias 'prodution'"):
+        apply(fraud, {**FOLLOWING, "routes": [{"version": 1}], "alias": "prodution"})
     apply(fraud, {**FOLLOWING, "routes": [{"version": 1}]})
-    assert "alias_version" not in fraud.deployments.get("fraud-prod").spec
-    fraud.set_alias("fraud", "production", 2)
+    fraud.delete_alias("fraud", "production")  # deleted later: it keeps serving what it served
+    assert follow_alias(fraud, "fraud-prod") is None
+    fraud.set_alias("fraud", "production", 2)  # and follows it again once it is back
     revision = follow_alias(fraud, "fraud-prod")
     assert revision is not None and revision.spec["routes"] == [{"version": 2, "weight": 100.0}]
     assert revision.spec["alias_version"] == 2
