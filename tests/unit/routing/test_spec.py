@@ -207,9 +207,15 @@ def test_duplicate_versions_are_refused() -> None:
     assert "routes[1].version: version 3 is already routed by routes[0]" in message
 
 
-@pytest.mark.parametrize("weight", [-1, 101, "ten", float("nan"), float("inf")])
+@pytest.mark.parametrize("weight", [-1, 101, "ten", "50", True, float("nan"), float("inf")])
 def test_a_weight_out_of_range_is_refused(weight: Any) -> None:
     assert "routes[1].weight: must" in refused(routes=two(wb=weight))
+
+
+def test_a_shadow_queue_is_bounded() -> None:
+    message = refused(routes=[{"version": 3}], shadow={"version": 5, "max_pending": 10**18})
+    assert "shadow.max_pending: must be less than or equal to 10000" in message
+    assert spec(routes=[{"version": 3}], shadow={"version": 5, "max_pending": 10_000})
 
 
 def test_no_routes_is_refused() -> None:
