@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from seaway.deploy.actor import CONTROLLER, local_actor
 from seaway.deploy.apply import commit, resolve_versions
-from seaway.errors import ConflictError, InvalidInputError
+from seaway.errors import ConflictError, InvalidInputError, NotFoundError
 from seaway.routing import rollout as rollouts
 from seaway.routing.rollout import Decision, RolloutState
 from seaway.routing.spec import DeploymentSpec, parse_spec
@@ -141,9 +141,15 @@ def rollback(
     if spec.alias is not None:  # it follows the alias again when it next moves, not now
         spec = resolve_versions(registry, spec, require_alias=False)
     message = f"rollback to revision {target}"
-    revision, _ = commit(
-        registry, spec, current, actor=actor or local_actor(), message=message, now=now
-    )
+    try:
+        revision, _ = commit(
+            registry, spec, current, actor=actor or local_actor(), message=message, now=now
+        )
+    except NotFoundError as exc:  # a version of that revision was deleted since
+        raise InvalidInputError(
+            f"revision {target} of deployment {name} cannot be restored: {exc}; it was "
+            "deleted since. Apply a spec with the versions there are now"
+        ) from None
     return ActionResult(
         name, "rollback", revision.revision, f"deployment {name} rolled back to revision "
         f"{target}'s spec as revision {revision.revision}"

@@ -219,3 +219,14 @@ def test_delete_and_unknown_actions(rolling: Registry) -> None:
     assert done.revision is None and "deleted deployment fraud-prod" in done.message
     with pytest.raises(NotFoundError):
         rolling.deployments.get("fraud-prod")
+
+
+def test_rollback_to_a_revision_whose_version_was_deleted_names_the_revision(
+    fraud: Registry,
+) -> None:
+    apply(fraud, {"name": "fraud-prod", "model": "fraud", "routes": [{"version": 3}]})
+    apply(fraud, {"name": "fraud-prod", "model": "fraud", "routes": [{"version": 1}]})
+    fraud.delete_version("fraud", 3)  # no longer used by the current revision
+    with pytest.raises(InvalidInputError, match="revision 1 of deployment fraud-prod cannot be"):
+        actions.rollback(fraud, "fraud-prod", to_revision=1)
+    assert fraud.deployments.get("fraud-prod").revision == 2
