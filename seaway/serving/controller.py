@@ -230,6 +230,10 @@ class Controller:
             async with self._lock:
                 await self._reconcile()
 
+    def model_names(self) -> set[str]:
+        """The names served as plain models (not deployments)."""
+        return set(self._wanted)
+
     async def deployments_changed(self) -> None:
         """The admin API changed a deployment: follow it now, not at the next poll."""
         async with self._lock:

@@ -10,11 +10,12 @@ servers within their poll interval.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from seaway import deploy
 from seaway.deploy.actor import local_actor
+from seaway.errors import ConflictError
 
 if TYPE_CHECKING:
     from seaway.registry import Registry
@@ -27,10 +28,14 @@ class DeploymentAdminService:
         after_change: Callable[[], Awaitable[None]] | None = None,
         *,
         trusted: bool = False,
+        served_models: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self.registry = registry
         self._after_change = after_change
         self._trusted = trusted
+        #: the names this server serves as plain models: a deployment by one of them could not
+        #: be served here (each name serves one thing)
+        self._served_models = served_models
 
     async def list_deployments(self) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
@@ -45,6 +50,13 @@ class DeploymentAdminService:
     async def apply_deployment(
         self, spec: Mapping[str, Any], *, actor: str | None, dry_run: bool = False
     ) -> dict[str, Any]:
+        name = spec.get("name")
+        if isinstance(name, str) and name in self._served_models():
+            raise ConflictError(
+                f"deployment spec: name: {name} is a model this server serves under that name, "
+                "so it could not serve the deployment; give the deployment another name (such as "
+                f"{name}-prod)"
+            )
         result = await asyncio.to_thread(
             deploy.apply,
             self.registry,

@@ -168,7 +168,12 @@ async def serve(
     )
     # the deployments admin API: on wherever there is a registry to keep them in
     admin = (
-        DeploymentAdminService(registry, controller.deployments_changed, trusted=config.trusted)
+        DeploymentAdminService(
+            registry,
+            controller.deployments_changed,
+            trusted=config.trusted,
+            served_models=controller.model_names,
+        )
         if registry is not None
         else None
     )
