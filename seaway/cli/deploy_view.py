@@ -42,15 +42,16 @@ def routes(spec: dict[str, Any]) -> str:
     return text
 
 
-def lines(text: str, indent: int = 0) -> None:
-    """``text`` wrapped to the width (80, or a narrower terminal's), indented."""
+def lines(text: str, indent: int = 0, *, hang: int = 0) -> None:
+    """``text`` wrapped to the width (80, or a narrower terminal's), indented; lines after the
+    first ``hang`` columns more."""
     width = min(WIDTH, console.width) if console.is_terminal else WIDTH
     pad = " " * indent
     wrapped = textwrap.fill(
         text,
-        width=max(width, indent + 20),
+        width=max(width, indent + hang + 20),
         initial_indent=pad,
-        subsequent_indent=pad,
+        subsequent_indent=pad + " " * hang,
         break_long_words=False,
         break_on_hyphens=False,
     )
@@ -60,7 +61,8 @@ def lines(text: str, indent: int = 0) -> None:
 def fitted_table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
     """A compact table whose last column is wrapped so that each line fits the width."""
     others = [
-        max([len(columns[i]), *(len(row[i]) for row in rows)]) for i in range(len(columns) - 1)
+        max([len(columns[i]), *(len(line) for row in rows for line in row[i].split("\n"))])
+        for i in range(len(columns) - 1)
     ]
     budget = max(20, WIDTH - sum(others) - _GAP * (len(columns) - 1))
     wrapped = [
@@ -117,9 +119,16 @@ def show_status(s: DeploymentStatus) -> None:
 
 def show_history(revisions: list[Revision]) -> None:
     rows = [
-        [str(r.revision), when(r.created_at), r.actor, routes(r.spec), r.message] for r in revisions
+        [str(r.revision), when(r.created_at), _actor(r.actor), routes(r.spec), r.message]
+        for r in revisions
     ]
     fitted_table(None, ["rev", "when (UTC)", "actor", "traffic", "message"], rows)
+
+
+def _actor(actor: str) -> str:
+    """A server's actor on two lines (``controller:`` / its id): the table stays narrow."""
+    kind, _, who = actor.partition(":")
+    return f"{kind}:\n{who}" if kind == "controller" and who else actor
 
 
 def show_decisions(records: list[DecisionRecord], *, title: str | None = None) -> None:
@@ -131,9 +140,10 @@ def show_decisions(records: list[DecisionRecord], *, title: str | None = None) -
         where = f"step {int(d.get('step', 0)) + 1}" + (
             f", {float(weight):g}%" if weight is not None else ""
         )
-        say(
+        lines(
             f"#{record.seq}  {when(record.at)}  {d.get('action', '?')}  by {record.actor}  "
-            f"(revision {record.revision}, {where})"
+            f"(revision {record.revision}, {where})",
+            hang=4,
         )
         reason = str(d.get("reason", ""))
         lines(reason, indent=4)

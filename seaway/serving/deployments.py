@@ -123,7 +123,7 @@ class DeploymentFollower:
         #: the candidate's drift for a ``max_drift`` gate (``rollout_drift.py``; None: not known)
         self._drift = drift
         self.names = list(dict.fromkeys(names))
-        self.server = server or f"server-{uuid.uuid4().hex[:12]}"
+        self.server = server or f"server-{uuid.uuid4().hex[:8]}"
         self.actor = f"controller:{self.server}"
         #: how long a lease lasts unrenewed: a dead holder's decisions wait this long for another
         self.lease_seconds = (

@@ -88,11 +88,13 @@ def create_app(
 
     async def body_of(request: Request, limit: int | None = None) -> bytes:
         headers = request.headers
+        own = limit is not None and limit < options.max_body_bytes  # the route's fixed limit
         return await read_body(
             request.receive,
-            options.max_body_bytes if limit is None else min(limit, options.max_body_bytes),
+            limit if limit is not None and own else options.max_body_bytes,
             headers.get("content-length"),
             headers.get("content-encoding"),
+            setting=None if own else "--max-body-size",
         )
 
     # ---- Open Inference Protocol ---------------------------------------------------------------

@@ -25,16 +25,22 @@ class ClientDisconnected(Exception):
 
 
 async def read_body(
-    receive: Receive, limit: int, content_length: str | None, content_encoding: str | None
+    receive: Receive,
+    limit: int,
+    content_length: str | None,
+    content_encoding: str | None,
+    *,
+    setting: str | None = "--max-body-size",
 ) -> bytes:
-    """The whole body, refused as soon as it passes ``limit`` bytes (declared or received)."""
+    """The whole body, refused as soon as it passes ``limit`` bytes (declared or received);
+    ``setting``: what sets the limit, for the refusal to name (None: the route's own, fixed)."""
     if (
         content_length is not None
         and content_length.isascii()
         and content_length.isdigit()
         and (len(content_length) > 18 or int(content_length) > limit)
     ):
-        raise BodyTooLargeError(too_large(limit))
+        raise BodyTooLargeError(too_large(limit, setting))
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
@@ -48,16 +54,16 @@ async def read_body(
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise BodyTooLargeError(too_large(limit))
+                raise BodyTooLargeError(too_large(limit, setting))
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
     elif len(body) > limit:
-        raise BodyTooLargeError(too_large(limit))
+        raise BodyTooLargeError(too_large(limit, setting))
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("gzip", "deflate"):
-        return await _decompress(body, encoding, limit)
+        return await _decompress(body, encoding, limit, setting)
     if encoding not in ("", "identity"):
         raise InvalidInputError(
             f"Content-Encoding {quoted(encoding)} is not supported (use gzip or deflate)"
@@ -65,11 +71,12 @@ async def read_body(
     return body
 
 
-def too_large(limit: int) -> str:
-    return f"request body is larger than the limit of {limit} bytes (--max-body-size)"
+def too_large(limit: int, setting: str | None = "--max-body-size") -> str:
+    where = f"({setting})" if setting else "(this route's own limit)"
+    return f"request body is larger than the limit of {limit} bytes {where}"
 
 
-async def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+async def _decompress(body: bytes, encoding: str, limit: int, setting: str | None) -> bytes:
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
     inflater = zlib.decompressobj(wbits)
     first = min(OFF_LOOP_FROM, limit + 1)
@@ -81,7 +88,7 @@ async def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     except zlib.error as exc:
         raise InvalidInputError(f"request body is not valid {encoding} data: {exc}") from exc
     if len(data) > limit:
-        raise BodyTooLargeError(too_large(limit))
+        raise BodyTooLargeError(too_large(limit, setting))
     if not inflater.eof:
         raise InvalidInputError(f"request body is not valid {encoding} data: it ends too early")
     return data

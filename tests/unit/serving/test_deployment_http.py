@@ -179,6 +179,8 @@ def test_outcomes_are_bounded_and_only_for_deployments(monkeypatch: pytest.Monke
     monkeypatch.setattr("seaway.serving.outcomes.MAX_BODY_BYTES", 100)
     big = _post(app, "/v2/models/fraud-prod/outcome", content=b" " * 200)[0]
     assert big.status_code == 413
+    error = big.json()["error"]  # a limit --max-body-size cannot raise is not said to be its
+    assert "limit of 100 bytes (this route's own limit)" in error and "--max-body" not in error
     plain = _post(app, "/v2/models/other/outcome", json={"outcomes": [{"id": "a", "value": 1}]})[0]
     assert plain.status_code == 400 and "not a deployment" in plain.json()["error"]
     unknown = _post(app, "/v2/models/nope/outcome", content=b"junk")[0]
